@@ -1,0 +1,62 @@
+#include "cli.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "marrow/core/error.hpp"
+#include "marrow/core/version.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
+
+namespace marrow::cli {
+
+void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_required) {
+  auto* data = command.add_option("--data,-d", spec.path, "Input: .h5ad, 10x .h5, or 10x matrix directory");
+  if (data_required) data->required();
+  command.add_option("--matrix", spec.matrix, "Matrix of an .h5ad to use: X, raw/X or layers/NAME")->capture_default_str();
+  command.add_option("--labels", spec.labels, "CSV/TSV of cell labels joined on barcode");
+  command.add_option("--cells", spec.cells, "Cell selection, e.g. \"cell_type=HSC,Prog;condition=AML\"");
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"marrow: single-cell foundation models in one native binary", "marrow"};
+  app.set_version_flag("--version", std::string("marrow ") + kVersion);
+  app.require_subcommand(1);
+  int threads = 0;
+  bool verbose = false, quiet = false;
+  app.add_option("--threads", threads, "Compute threads (default: all cores)");
+  app.add_flag("--verbose,-v", verbose, "Debug logging");
+  app.add_flag("--quiet,-q", quiet, "Warnings and errors only");
+  add_info_command(app);
+  add_inspect_command(app);
+  add_simulate_command(app);
+  add_split_command(app);
+  add_preprocess_command(app);
+  add_demo_command(app);
+
+  auto logger = spdlog::stderr_color_mt("marrow");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%^[%l]%$ %v");
+  app.parse_complete_callback([&] {
+    spdlog::set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
+    runtime::configure_threads(threads);
+  });
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "marrow: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "marrow: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace marrow::cli

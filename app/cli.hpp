@@ -1,0 +1,23 @@
+#pragma once
+// Shared pieces of the command-line layer: one way to declare the data options every command
+// takes, and the registration functions of the commands.
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "marrow/workflow/prepare.hpp"
+
+namespace marrow::cli {
+
+// --data/--matrix/--labels/--cells, bound to a DataSpec.
+void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_required = true);
+
+void add_info_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_simulate_command(CLI::App& app);
+void add_split_command(CLI::App& app);
+void add_preprocess_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
+
+int run(int argc, char** argv);
+
+}  // namespace marrow::cli

@@ -1,0 +1,203 @@
+#include "marrow/data/split.hpp"
+
+#include <algorithm>
+#include <fmt/ranges.h>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "marrow/core/error.hpp"
+#include "marrow/core/random.hpp"
+
+namespace marrow {
+
+namespace {
+
+const char* kind_name(SplitKind kind) {
+  switch (kind) {
+    case SplitKind::Random: return "random";
+    case SplitKind::Stratified: return "stratified";
+    case SplitKind::Group: return "group";
+  }
+  return "?";
+}
+
+// Draws round(fraction * n) of `rows` (shuffled with rng) into `taken`, the rest into `left`.
+void draw(std::vector<int64_t> rows, double fraction, Rng& rng, std::vector<int64_t>& taken, std::vector<int64_t>& left) {
+  shuffle(rows, rng);
+  auto n = static_cast<size_t>(std::llround(fraction * static_cast<double>(rows.size())));
+  taken.insert(taken.end(), rows.begin(), rows.begin() + n);
+  left.insert(left.end(), rows.begin() + n, rows.end());
+}
+
+struct GroupDraw {
+  std::vector<int64_t> taken, left;
+  std::vector<std::string> groups;
+};
+
+// Whole groups, in a seeded order, until the held-out cells reach the fraction (never all groups).
+GroupDraw draw_groups(const std::vector<int64_t>& rows, const Column& column, double fraction, Rng& rng,
+                      const std::vector<std::string>& fixed) {
+  std::map<std::string, std::vector<int64_t>> members;
+  for (int64_t r : rows) {
+    if (column.is_missing(r)) continue;
+    members[column.text(r)].push_back(r);
+  }
+  if (members.size() < 2) fail("split by group '{}' needs at least 2 groups, found {}", column.name, members.size());
+  std::vector<std::string> order;
+  if (!fixed.empty()) {
+    for (const auto& g : fixed)
+      if (!members.count(g)) fail("split: group '{}' not found in column '{}'", g, column.name);
+    order = fixed;
+  } else {
+    for (const auto& [g, _] : members) order.push_back(g);
+    shuffle(order, rng);
+  }
+  GroupDraw out;
+  std::unordered_set<std::string> chosen;
+  double target = fraction * static_cast<double>(rows.size());
+  for (const auto& g : order) {
+    if (fixed.empty()) {
+      if (static_cast<double>(out.taken.size()) >= target || chosen.size() + 1 >= members.size()) break;
+      // Take this group only if it brings the count closer to the target.
+      double with = static_cast<double>(out.taken.size() + members[g].size());
+      if (!out.taken.empty() && std::abs(with - target) > std::abs(static_cast<double>(out.taken.size()) - target)) continue;
+    }
+    chosen.insert(g);
+    out.groups.push_back(g);
+    out.taken.insert(out.taken.end(), members[g].begin(), members[g].end());
+  }
+  for (const auto& [g, cells] : members)
+    if (!chosen.count(g)) out.left.insert(out.left.end(), cells.begin(), cells.end());
+  std::sort(out.taken.begin(), out.taken.end());
+  std::sort(out.left.begin(), out.left.end());
+  return out;
+}
+
+}  // namespace
+
+SplitOptions parse_split_spec(const std::string& spec) {
+  SplitOptions options;
+  if (spec == "random") return options;
+  size_t colon = spec.find(':');
+  std::string kind = spec.substr(0, colon);
+  if (colon == std::string::npos || colon + 1 == spec.size())
+    fail("split '{}': expected random, stratified:COLUMN or group:COLUMN", spec);
+  options.column = spec.substr(colon + 1);
+  if (kind == "stratified") options.kind = SplitKind::Stratified;
+  else if (kind == "group") options.kind = SplitKind::Group;
+  else fail("split '{}': expected random, stratified:COLUMN or group:COLUMN", spec);
+  return options;
+}
+
+Split make_split(const DataFrame& obs, const SplitOptions& options) {
+  if (!(options.test_fraction > 0 && options.test_fraction < 1) && options.test_groups.empty())
+    fail("test fraction must be in (0, 1), got {}", options.test_fraction);
+  if (options.validation_fraction < 0 || options.validation_fraction >= 1)
+    fail("validation fraction must be in [0, 1), got {}", options.validation_fraction);
+  Split split;
+  split.options = options;
+  Rng rng(options.seed);
+  std::vector<int64_t> all(obs.rows());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  std::vector<int64_t> test, rest, validation, train;
+
+  if (options.kind == SplitKind::Group) {
+    const Column& column = obs.require(options.column);
+    GroupDraw t = draw_groups(all, column, options.test_fraction, rng, options.test_groups);
+    test = std::move(t.taken);
+    rest = std::move(t.left);
+    split.test_groups = t.groups;
+    if (options.validation_fraction > 0) {
+      GroupDraw v = draw_groups(rest, column, options.validation_fraction, rng, {});
+      validation = std::move(v.taken);
+      train = std::move(v.left);
+      split.validation_groups = v.groups;
+    } else {
+      train = std::move(rest);
+    }
+  } else {
+    // Strata: one per label value (stratified) or a single one (random).
+    std::map<std::string, std::vector<int64_t>> strata;
+    if (options.kind == SplitKind::Stratified) {
+      const Column& column = obs.require(options.column);
+      for (int64_t r : all) strata[column.is_missing(r) ? "" : column.text(r)].push_back(r);
+    } else {
+      strata[""] = all;
+    }
+    for (auto& [_, rows] : strata) {
+      std::vector<int64_t> left;
+      draw(rows, options.test_fraction, rng, test, left);
+      if (options.validation_fraction > 0) draw(left, options.validation_fraction, rng, validation, train);
+      else train.insert(train.end(), left.begin(), left.end());
+    }
+    for (auto* part : {&test, &validation, &train}) std::sort(part->begin(), part->end());
+  }
+  if (train.empty()) fail("split leaves no training cells");
+  if (test.empty()) fail("split leaves no test cells (too few cells for a {:.0f}% test part)", 100 * options.test_fraction);
+  auto names = [&](const std::vector<int64_t>& rows) {
+    std::vector<std::string> out;
+    out.reserve(rows.size());
+    for (int64_t r : rows) out.push_back(obs.index[r]);
+    return out;
+  };
+  split.train = names(train);
+  split.validation = names(validation);
+  split.test = names(test);
+  return split;
+}
+
+std::vector<int64_t> Split::rows(const DataFrame& obs, const std::string& part) const {
+  const std::vector<std::string>* cells = part == "train" ? &train : part == "validation" ? &validation
+                                          : part == "test" ? &test : nullptr;
+  if (!cells) fail("unknown split part '{}' (train, validation or test)", part);
+  std::unordered_set<std::string> wanted(cells->begin(), cells->end());
+  std::vector<int64_t> out;
+  for (size_t r = 0; r < obs.rows(); ++r)
+    if (wanted.count(obs.index[r])) out.push_back(static_cast<int64_t>(r));
+  return out;
+}
+
+nlohmann::json Split::to_json() const {
+  return {{"kind", kind_name(options.kind)},
+          {"column", options.column},
+          {"test_fraction", options.test_fraction},
+          {"validation_fraction", options.validation_fraction},
+          {"seed", options.seed},
+          {"test_groups", test_groups},
+          {"validation_groups", validation_groups},
+          {"train", train},
+          {"validation", validation},
+          {"test", test}};
+}
+
+Split Split::from_json(const nlohmann::json& json) {
+  try {
+    Split s;
+    std::string kind = json.at("kind").get<std::string>();
+    s.options.kind = kind == "group" ? SplitKind::Group : kind == "stratified" ? SplitKind::Stratified : SplitKind::Random;
+    s.options.column = json.value("column", "");
+    s.options.test_fraction = json.value("test_fraction", 0.3);
+    s.options.validation_fraction = json.value("validation_fraction", 0.0);
+    s.options.seed = json.value("seed", uint64_t{0});
+    s.test_groups = json.value("test_groups", std::vector<std::string>{});
+    s.validation_groups = json.value("validation_groups", std::vector<std::string>{});
+    s.train = json.at("train").get<std::vector<std::string>>();
+    s.validation = json.value("validation", std::vector<std::string>{});
+    s.test = json.at("test").get<std::vector<std::string>>();
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    fail("not a marrow split: {}", e.what());
+  }
+}
+
+std::string Split::summary() const {
+  std::string text = fmt::format("{} split (seed {}): {} train, {} validation, {} test cells", kind_name(options.kind),
+                                 options.seed, train.size(), validation.size(), test.size());
+  if (!test_groups.empty()) text += fmt::format("; test {}: {}", options.column, fmt::join(test_groups, ","));
+  return text;
+}
+
+}  // namespace marrow

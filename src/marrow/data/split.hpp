@@ -1,0 +1,46 @@
+#pragma once
+// Train / validation / test splits of cells, seeded and saved with a run so that every later step
+// (preprocessing statistics, pretraining, classifiers) uses the same cells. Three kinds:
+//   random       cells drawn at random
+//   stratified   the same fraction drawn within each label
+//   group        whole groups (patients, donors) held out: the honest protocol when cells of one
+//                patient resemble each other more than cells of another
+// Parts are stored as cell names, so a saved split applies to the same file after any subsetting.
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "marrow/data/frame.hpp"
+
+namespace marrow {
+
+enum class SplitKind { Random, Stratified, Group };
+
+struct SplitOptions {
+  SplitKind kind = SplitKind::Random;
+  std::string column;                    // label (stratified) or group column (group)
+  double test_fraction = 0.3;
+  double validation_fraction = 0.0;      // of the cells left after the test part
+  uint64_t seed = 0;
+  std::vector<std::string> test_groups;  // group kind: hold out exactly these (else drawn)
+};
+
+// "random", "stratified:COL", "group:COL"
+SplitOptions parse_split_spec(const std::string& spec);
+
+struct Split {
+  SplitOptions options;
+  std::vector<std::string> train, validation, test;  // cell names
+  std::vector<std::string> test_groups, validation_groups;
+
+  // Row numbers of a part's cells in `obs` (cells absent from obs are skipped).
+  std::vector<int64_t> rows(const DataFrame& obs, const std::string& part) const;
+  nlohmann::json to_json() const;
+  static Split from_json(const nlohmann::json& json);
+  std::string summary() const;
+};
+
+Split make_split(const DataFrame& obs, const SplitOptions& options);
+
+}  // namespace marrow

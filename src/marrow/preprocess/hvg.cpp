@@ -1,0 +1,126 @@
+#include "marrow/preprocess/hvg.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "marrow/core/error.hpp"
+#include "marrow/preprocess/loess.hpp"
+#include "marrow/preprocess/normalize.hpp"
+
+namespace marrow::preprocess {
+
+HvgFlavor parse_hvg_flavor(const std::string& name) {
+  if (name == "none" || name.empty()) return HvgFlavor::None;
+  if (name == "seurat_v3") return HvgFlavor::SeuratV3;
+  if (name == "seurat") return HvgFlavor::Seurat;
+  fail("unknown highly-variable-gene flavour '{}' (none, seurat_v3, seurat)", name);
+}
+
+const char* hvg_flavor_name(HvgFlavor flavor) {
+  switch (flavor) {
+    case HvgFlavor::None: return "none";
+    case HvgFlavor::SeuratV3: return "seurat_v3";
+    case HvgFlavor::Seurat: return "seurat";
+  }
+  return "?";
+}
+
+HvgScores seurat_v3_scores(const CsrMatrix& counts, double span) {
+  HvgScores s;
+  gene_mean_var(counts, s.means, s.variances);
+  const double n = static_cast<double>(counts.rows);
+  std::vector<double> x, y;
+  std::vector<int64_t> varying;
+  for (int64_t g = 0; g < counts.cols; ++g) {
+    if (s.variances[g] > 0) {
+      varying.push_back(g);
+      x.push_back(std::log10(s.means[g]));
+      y.push_back(std::log10(s.variances[g]));
+    }
+  }
+  std::vector<double> fitted = loess_fit(x, y, span, 2);
+  std::vector<double> reg_std(counts.cols, 0.0);
+  for (size_t i = 0; i < varying.size(); ++i) reg_std[varying[i]] = std::sqrt(std::pow(10.0, fitted[i]));
+
+  std::vector<double> clipped_sum(counts.cols, 0.0), clipped_sq(counts.cols, 0.0);
+  for (int64_t k = 0; k < counts.nnz(); ++k) {
+    int32_t g = counts.indices[k];
+    double clip = reg_std[g] * std::sqrt(n) + s.means[g];
+    double v = std::min<double>(counts.data[k], clip);
+    clipped_sum[g] += v;
+    clipped_sq[g] += v * v;
+  }
+  s.score.assign(counts.cols, std::nan(""));
+  for (int64_t g = 0; g < counts.cols; ++g) {
+    if (reg_std[g] <= 0) continue;  // constant gene: nothing to rank
+    double m = s.means[g];
+    s.score[g] = (n * m * m + clipped_sq[g] - 2 * clipped_sum[g] * m) / ((n - 1) * reg_std[g] * reg_std[g]);
+  }
+  return s;
+}
+
+HvgScores seurat_scores(const CsrMatrix& log_normalised, int n_bins) {
+  CsrMatrix expm1 = log_normalised;
+  for (float& v : expm1.data) v = static_cast<float>(std::expm1(static_cast<double>(v)));
+  HvgScores s;
+  gene_mean_var(expm1, s.means, s.variances);
+  const int64_t genes = log_normalised.cols;
+  std::vector<double> dispersion(genes), mean(genes);
+  for (int64_t g = 0; g < genes; ++g) {
+    double m = s.means[g] == 0 ? 1e-12 : s.means[g];
+    double d = s.variances[g] / m;
+    dispersion[g] = d == 0 ? std::nan("") : std::log(d);
+    mean[g] = std::log1p(m);
+  }
+  // pandas.cut(mean, n_bins): equal-width, right-closed bins, the lowest edge moved down by 0.1%.
+  double lo = *std::min_element(mean.begin(), mean.end()), hi = *std::max_element(mean.begin(), mean.end());
+  std::vector<double> edges(n_bins + 1);
+  for (int i = 0; i <= n_bins; ++i) edges[i] = lo + (hi - lo) * i / n_bins;
+  if (hi > lo) edges[0] -= (hi - lo) * 0.001;
+  else edges[0] -= 0.001 * std::max(std::abs(lo), 1.0), edges[n_bins] += 0.001 * std::max(std::abs(hi), 1.0);
+  std::vector<int> bin(genes);
+  for (int64_t g = 0; g < genes; ++g) {
+    int b = static_cast<int>(std::lower_bound(edges.begin() + 1, edges.end(), mean[g]) - (edges.begin() + 1));
+    bin[g] = std::clamp(b, 0, n_bins - 1);
+  }
+  std::vector<double> sum(n_bins, 0), sum_sq(n_bins, 0);
+  std::vector<int64_t> count(n_bins, 0);
+  for (int64_t g = 0; g < genes; ++g) {
+    if (std::isnan(dispersion[g])) continue;
+    sum[bin[g]] += dispersion[g];
+    sum_sq[bin[g]] += dispersion[g] * dispersion[g];
+    ++count[bin[g]];
+  }
+  std::vector<double> bin_mean(n_bins, std::nan("")), bin_std(n_bins, std::nan(""));
+  for (int b = 0; b < n_bins; ++b) {
+    if (count[b] == 0) continue;
+    bin_mean[b] = sum[b] / count[b];
+    if (count[b] > 1) {
+      double var = (sum_sq[b] - count[b] * bin_mean[b] * bin_mean[b]) / (count[b] - 1);
+      bin_std[b] = std::sqrt(std::max(var, 0.0));
+    } else {  // scanpy: a bin with one gene gets std = its mean and mean = 0
+      bin_std[b] = bin_mean[b];
+      bin_mean[b] = 0;
+    }
+  }
+  s.score.assign(genes, std::nan(""));
+  for (int64_t g = 0; g < genes; ++g) s.score[g] = (dispersion[g] - bin_mean[bin[g]]) / bin_std[bin[g]];
+  return s;
+}
+
+std::vector<int32_t> top_genes(const std::vector<double>& score, int64_t n_top) {
+  std::vector<int32_t> order(score.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    bool an = !std::isfinite(score[a]), bn = !std::isfinite(score[b]);
+    if (an != bn) return bn;
+    if (an) return false;
+    return score[a] > score[b];
+  });
+  order.resize(std::min<size_t>(order.size(), static_cast<size_t>(std::max<int64_t>(n_top, 0))));
+  std::sort(order.begin(), order.end());
+  return order;
+}
+
+}  // namespace marrow::preprocess

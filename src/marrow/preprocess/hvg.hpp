@@ -1,0 +1,30 @@
+#pragma once
+// Highly variable gene selection, with scanpy's two common flavours:
+//   seurat_v3  on raw counts: loess of log10 variance on log10 mean gives each gene an expected
+//              variance; counts are clipped at mean + sqrt(n) * expected sd, and genes are ranked by
+//              the variance of the standardised clipped counts (Stuart et al. 2019).
+//   seurat     on log-normalised data: dispersion = var / mean of expm1(x), log-transformed and
+//              z-scored within 20 equal-width bins of log1p(mean) (Satija et al. 2015).
+#include <string>
+#include <vector>
+
+#include "marrow/data/csr_matrix.hpp"
+
+namespace marrow::preprocess {
+
+enum class HvgFlavor { None, SeuratV3, Seurat };
+HvgFlavor parse_hvg_flavor(const std::string& name);
+const char* hvg_flavor_name(HvgFlavor flavor);
+
+struct HvgScores {
+  std::vector<double> means, variances;
+  std::vector<double> score;  // normalised variance (v3) or normalised dispersion (seurat); NaN = unrankable
+};
+
+HvgScores seurat_v3_scores(const CsrMatrix& counts, double span = 0.3);
+HvgScores seurat_scores(const CsrMatrix& log_normalised, int n_bins = 20);
+
+// Columns of the n_top highest scores (NaN last, ties by column), returned in ascending column order.
+std::vector<int32_t> top_genes(const std::vector<double>& score, int64_t n_top);
+
+}  // namespace marrow::preprocess

@@ -1,0 +1,130 @@
+#include "marrow/preprocess/pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "marrow/core/error.hpp"
+#include "marrow/preprocess/normalize.hpp"
+
+namespace marrow::preprocess {
+
+namespace {
+
+std::vector<int32_t> keep_map(const std::vector<int32_t>& kept, int64_t total) {
+  std::vector<int32_t> map(total, -1);
+  for (size_t i = 0; i < kept.size(); ++i) map[kept[i]] = static_cast<int32_t>(i);
+  return map;
+}
+
+}  // namespace
+
+Preprocessor Preprocessor::fit(const AnnData& train, const PreprocessOptions& options) {
+  if (options.target_sum <= 0) fail("target sum must be positive, got {}", options.target_sum);
+  require_counts(train.X, train.source);
+  Preprocessor p;
+  p.options_ = options;
+
+  std::vector<int64_t> cells = cells_passing(train.X, options.qc);
+  if (cells.empty()) fail("{}: no training cell passes the QC filters", train.source);
+  CsrMatrix counts = train.X.select_rows(cells);
+  std::vector<int32_t> genes = genes_passing(counts, options.qc);
+  if (genes.empty()) fail("{}: no gene passes the QC filter (min cells {})", train.source, options.qc.min_cells);
+  std::vector<std::string> names;
+  for (int32_t g : genes) names.push_back(train.gene_names()[g]);
+  p.qc_genes_ = GeneVocabulary(names);
+  counts = counts.remap_columns(keep_map(genes, counts.cols), static_cast<int64_t>(genes.size()));
+
+  CsrMatrix normalised = p.normalise(counts);
+  std::vector<int32_t> selected(genes.size());
+  for (size_t i = 0; i < genes.size(); ++i) selected[i] = static_cast<int32_t>(i);
+  if (options.hvg != HvgFlavor::None && options.n_top_genes < static_cast<int64_t>(genes.size())) {
+    HvgScores scores = options.hvg == HvgFlavor::SeuratV3 ? seurat_v3_scores(counts) : seurat_scores(normalised);
+    selected = top_genes(scores.score, options.n_top_genes);
+  }
+  p.output_columns_ = selected;
+  for (int32_t c : selected) p.output_genes_.push_back(names[c]);
+  if (options.scale) {
+    CsrMatrix subset = normalised.remap_columns(keep_map(selected, normalised.cols), static_cast<int64_t>(selected.size()));
+    p.scaler_ = GeneScaler::fit(subset, options.scale_clip);
+  }
+  return p;
+}
+
+std::vector<int64_t> Preprocessor::qc_cells(const AnnData& data) const { return cells_passing(data.X, options_.qc); }
+
+CsrMatrix Preprocessor::normalise(const CsrMatrix& counts) const {
+  CsrMatrix m = counts;
+  normalize_total(m, options_.target_sum);
+  if (options_.log1p) log1p(m);
+  return m;
+}
+
+CsrMatrix Preprocessor::transform(const AnnData& data, const AlignOptions& align) const {
+  require_counts(data.X, data.source);
+  GeneAlignment alignment = qc_genes_.align(data.var, align, data.source);
+  CsrMatrix counts = data.X.remap_columns(alignment.vocabulary_index, qc_genes_.size());
+  CsrMatrix normalised = normalise(counts);
+  if (static_cast<int64_t>(output_columns_.size()) == qc_genes_.size()) return normalised;
+  return normalised.remap_columns(keep_map(output_columns_, normalised.cols), static_cast<int64_t>(output_columns_.size()));
+}
+
+void Preprocessor::scale_rows(float* values, int64_t rows) const {
+  if (options_.scale) scaler_.apply(values, rows);
+}
+
+nlohmann::json Preprocessor::to_json() const {
+  nlohmann::json j;
+  j["qc"] = {{"min_genes", options_.qc.min_genes},
+             {"min_cells", options_.qc.min_cells},
+             {"min_counts", options_.qc.min_counts},
+             {"max_counts", std::isinf(options_.qc.max_counts) ? nlohmann::json(nullptr) : nlohmann::json(options_.qc.max_counts)}};
+  j["target_sum"] = options_.target_sum;
+  j["log1p"] = options_.log1p;
+  j["hvg"] = {{"flavor", hvg_flavor_name(options_.hvg)}, {"n_top_genes", options_.n_top_genes}};
+  j["qc_genes"] = qc_genes_.to_json();
+  j["output_columns"] = output_columns_;
+  j["scale"] = {{"enabled", options_.scale}, {"clip", options_.scale_clip}, {"mean", scaler_.mean}, {"sd", scaler_.sd}};
+  return j;
+}
+
+Preprocessor Preprocessor::from_json(const nlohmann::json& j) {
+  try {
+    Preprocessor p;
+    const auto& qc = j.at("qc");
+    p.options_.qc.min_genes = qc.at("min_genes").get<int64_t>();
+    p.options_.qc.min_cells = qc.at("min_cells").get<int64_t>();
+    p.options_.qc.min_counts = qc.at("min_counts").get<double>();
+    p.options_.qc.max_counts = qc.at("max_counts").is_null() ? INFINITY : qc.at("max_counts").get<double>();
+    p.options_.target_sum = j.at("target_sum").get<double>();
+    p.options_.log1p = j.at("log1p").get<bool>();
+    p.options_.hvg = parse_hvg_flavor(j.at("hvg").at("flavor").get<std::string>());
+    p.options_.n_top_genes = j.at("hvg").at("n_top_genes").get<int64_t>();
+    p.qc_genes_ = GeneVocabulary::from_json(j.at("qc_genes"));
+    p.output_columns_ = j.at("output_columns").get<std::vector<int32_t>>();
+    for (int32_t c : p.output_columns_) {
+      if (c < 0 || c >= p.qc_genes_.size()) fail("output column {} outside the {} genes", c, p.qc_genes_.size());
+      p.output_genes_.push_back(p.qc_genes_.genes()[c]);
+    }
+    const auto& scale = j.at("scale");
+    p.options_.scale = scale.at("enabled").get<bool>();
+    p.options_.scale_clip = scale.at("clip").get<double>();
+    p.scaler_.clip = p.options_.scale_clip;
+    p.scaler_.mean = scale.at("mean").get<std::vector<double>>();
+    p.scaler_.sd = scale.at("sd").get<std::vector<double>>();
+    if (p.options_.scale && p.scaler_.mean.size() != p.output_genes_.size())
+      fail("scaler has {} genes, expected {}", p.scaler_.mean.size(), p.output_genes_.size());
+    return p;
+  } catch (const nlohmann::json::exception& e) {
+    fail("not a marrow preprocessor: {}", e.what());
+  }
+}
+
+std::string Preprocessor::summary() const {
+  return fmt::format("QC keeps {} genes; normalise to {:g}{}; {} output genes (hvg: {}){}", qc_genes_.size(),
+                     options_.target_sum, options_.log1p ? ", log1p" : "", output_genes_.size(),
+                     hvg_flavor_name(options_.hvg), options_.scale ? fmt::format(", scaled (clip {:g})", options_.scale_clip) : "");
+}
+
+}  // namespace marrow::preprocess

@@ -1,0 +1,20 @@
+#pragma once
+// The end-to-end pipeline on embedded simulated data: what `marrow demo` runs. It grows as the
+// models land; today: simulate -> inspect -> patient-held-out split -> fit preprocessing on the
+// training patients -> write the transformed data and a short report.
+#include <cstdint>
+#include <string>
+
+namespace marrow::workflow {
+
+struct DemoOptions {
+  std::string out_dir = "marrow-demo";
+  int64_t cells = 3000;
+  int64_t genes = 2000;
+  uint64_t seed = 0;
+};
+
+// Returns the path of the report it wrote.
+std::string run_demo(const DemoOptions& options);
+
+}  // namespace marrow::workflow

@@ -1,0 +1,70 @@
+#include "marrow/workflow/prepare.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "marrow/core/error.hpp"
+#include "marrow/core/json_util.hpp"
+#include "marrow/core/version.hpp"
+#include "marrow/data/selection.hpp"
+#include "marrow/io/h5ad_writer.hpp"
+#include "marrow/io/load.hpp"
+
+namespace marrow::workflow {
+
+AnnData load_cells(const DataSpec& spec) {
+  io::LoadOptions load;
+  load.matrix = spec.matrix;
+  load.labels = spec.labels;
+  AnnData data = io::load_dataset(spec.path, load);
+  spdlog::info("{}: {} cells x {} genes ({})", spec.path, data.n_cells(), data.n_genes(), data.matrix_source);
+  if (spec.cells.empty()) return data;
+  CellSelection selection = parse_selection(spec.cells);
+  std::vector<int64_t> rows = select_rows(data.obs, selection, spec.path);
+  spdlog::info("{}: selected {} of {} cells ({})", spec.path, rows.size(), data.n_cells(), selection.describe());
+  return data.select_cells(rows);
+}
+
+PrepareResult prepare(const PrepareOptions& options) {
+  if (options.out.empty()) fail("preprocess: --out is required");
+  AnnData data = load_cells(options.data);
+
+  PrepareResult result;
+  AnnData train = data;
+  if (!options.split_file.empty()) {
+    result.split = Split::from_json(read_json_file(options.split_file));
+  } else if (options.split) {
+    result.split = make_split(data.obs, *options.split);
+  }
+  if (result.split) {
+    std::vector<int64_t> rows = result.split->rows(data.obs, "train");
+    if (rows.empty()) fail("{}: the split's training cells are not among the selected cells", options.data.path);
+    train = data.select_cells(rows);
+    spdlog::info("{}", result.split->summary());
+  }
+  result.preprocessor = preprocess::Preprocessor::fit(train, options.preprocess);
+  spdlog::info("preprocessing fitted on {} training cells: {}", train.n_cells(), result.preprocessor.summary());
+
+  AnnData kept = data.select_cells(result.preprocessor.qc_cells(data));
+  AnnData out;
+  out.X = result.preprocessor.transform(kept);
+  out.obs = kept.obs;
+  out.var.index = result.preprocessor.output_genes();
+  if (result.split) {  // which part each cell belongs to, for later steps and for the user
+    std::vector<std::string> part(out.obs.rows(), "unused");
+    for (const char* name : {"train", "validation", "test"})
+      for (int64_t r : result.split->rows(out.obs, name)) part[r] = name;
+    out.obs.set(Column::make_categorical("marrow_split", part, {"train", "validation", "test", "unused"}));
+  }
+  io::H5adAdditions additions;
+  additions.uns["marrow"] = {{"version", kVersion}, {"step", "preprocess"}, {"source", options.data.path},
+                             {"cells", options.data.cells}, {"preprocessing", result.preprocessor.summary()},
+                             {"split", result.split ? result.split->summary() : "none"}};
+  io::write_h5ad(options.out, out, additions);
+  result.cells_written = out.n_cells();
+  result.genes_written = out.n_genes();
+  if (!options.save_preprocessor.empty()) write_json_file(options.save_preprocessor, result.preprocessor.to_json());
+  if (!options.save_split.empty() && result.split) write_json_file(options.save_split, result.split->to_json());
+  return result;
+}
+
+}  // namespace marrow::workflow

@@ -1,0 +1,43 @@
+#pragma once
+// Library-level steps the CLI commands are thin wrappers of: load + select cells, split, and fit a
+// preprocessor on the training part and write the transformed data. Each takes plain options so
+// other programs can run the same steps without the CLI.
+#include <optional>
+#include <string>
+
+#include "marrow/data/anndata.hpp"
+#include "marrow/data/split.hpp"
+#include "marrow/preprocess/pipeline.hpp"
+
+namespace marrow::workflow {
+
+struct DataSpec {
+  std::string path;
+  std::string matrix = "X";
+  std::string labels;  // CSV/TSV joined on barcode
+  std::string cells;   // selection, e.g. "cell_type=HSC,Prog;condition=AML"
+};
+
+// Loads the file and keeps the selected cells (logging how many).
+AnnData load_cells(const DataSpec& spec);
+
+struct PrepareOptions {
+  DataSpec data;
+  std::optional<SplitOptions> split;  // fit on its training part; none: fit on all cells
+  std::string split_file;             // or a saved split
+  preprocess::PreprocessOptions preprocess;
+  std::string out;                    // transformed .h5ad (all selected cells passing QC)
+  std::string save_preprocessor;      // optional JSON
+  std::string save_split;             // optional JSON
+};
+
+struct PrepareResult {
+  preprocess::Preprocessor preprocessor;
+  std::optional<Split> split;
+  int64_t cells_written = 0;
+  int64_t genes_written = 0;
+};
+
+PrepareResult prepare(const PrepareOptions& options);
+
+}  // namespace marrow::workflow
