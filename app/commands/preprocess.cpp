@@ -31,6 +31,8 @@ void add_preprocess_command(CLI::App& app) {
   cmd->add_option("--n-top-genes", p.n_top_genes, "Highly variable genes kept")->capture_default_str();
   cmd->add_flag("--scale", p.scale, "Store per-gene standardisation (applied to model inputs)");
   cmd->add_option("--scale-clip", p.scale_clip, "Clip standardised values to [-c, c]")->capture_default_str();
+  cmd->add_option("--apply", o->prepare.apply, "Transform with a saved preprocessor (JSON) instead of fitting");
+  cmd->add_flag("--case-insensitive", o->prepare.case_insensitive, "Match gene names ignoring case (with --apply)");
   cmd->add_option("--out,-o", o->prepare.out, "Output .h5ad (log-normalised X over the selected genes)")->required();
   cmd->add_option("--save-preprocessor", o->prepare.save_preprocessor, "Write the fitted preprocessing as JSON");
   cmd->add_option("--save-split", o->prepare.save_split, "Write the split as JSON");

@@ -61,6 +61,7 @@ std::string CellSelection::describe() const {
 std::vector<int64_t> select_rows(const DataFrame& obs, const CellSelection& selection, const std::string& source) {
   std::string prefix = source.empty() ? "" : source + ": ";
   std::vector<uint8_t> keep(obs.rows(), 1);
+  std::vector<std::string> unseen;  // reported only when the selection as a whole matches cells
   for (const auto& condition : selection.conditions) {
     const Column* column = obs.find(condition.column);
     if (!column)
@@ -76,7 +77,7 @@ std::vector<int64_t> select_rows(const DataFrame& obs, const CellSelection& sele
         if (in != (condition.op == "=")) keep[r] = 0;
       }
       for (const auto& v : condition.values)
-        if (!seen.count(v)) spdlog::warn("{}cell selection: no cell has {}={}", prefix, condition.column, v);
+        if (!seen.count(v)) unseen.push_back(condition.column + "=" + v);
     } else {
       if (!column->is_numeric() && column->kind != ColumnKind::Bool)
         fail("{}cell selection: '{}' compares numbers but column '{}' is {}", prefix, condition.op, condition.column,
@@ -96,6 +97,7 @@ std::vector<int64_t> select_rows(const DataFrame& obs, const CellSelection& sele
   for (size_t r = 0; r < keep.size(); ++r)
     if (keep[r]) rows.push_back(static_cast<int64_t>(r));
   if (rows.empty()) fail("{}cell selection '{}' matches no cell", prefix, selection.describe());
+  for (const auto& value : unseen) spdlog::warn("{}cell selection: no cell has {}", prefix, value);
   return rows;
 }
 

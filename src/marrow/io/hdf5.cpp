@@ -549,7 +549,9 @@ std::optional<std::string> read_reference_attribute_target(const Location& at, c
   Handle target_handle(target);
   char name[1024] = {0};
   H5Iget_name(target, name, sizeof name);
-  return std::string(name);
+  std::string path(name);
+  if (!path.empty() && path.front() == '/') path.erase(0, 1);  // relative to the file root
+  return path;
 }
 
 static Handle create_attribute(const Location& at, const std::string& object, const std::string& attribute,

@@ -24,7 +24,7 @@ struct SimulationOptions {
   int64_t healthy_donors = 2;
   double malignant_fraction = 0.7;  // of progenitor and monocytic cells in AML patients
   double program_fraction = 0.02;   // genes in each lineage node's program
-  double disease_fraction = 0.03;   // genes in the disease program
+  double disease_fraction = 0.05;   // genes in the disease program
   double disease_strength = 1.0;    // log fold change scale of the disease program
   double library_size = 3000;       // median counts per cell
 };

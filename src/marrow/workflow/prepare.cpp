@@ -30,23 +30,31 @@ PrepareResult prepare(const PrepareOptions& options) {
 
   PrepareResult result;
   AnnData train = data;
-  if (!options.split_file.empty()) {
+  if (!options.apply.empty()) {
+    result.preprocessor = preprocess::Preprocessor::from_json(read_json_file(options.apply));
+    spdlog::info("applying the preprocessing saved in {}: {}", options.apply, result.preprocessor.summary());
+  } else if (!options.split_file.empty()) {
     result.split = Split::from_json(read_json_file(options.split_file));
   } else if (options.split) {
     result.split = make_split(data.obs, *options.split);
   }
-  if (result.split) {
-    std::vector<int64_t> rows = result.split->rows(data.obs, "train");
-    if (rows.empty()) fail("{}: the split's training cells are not among the selected cells", options.data.path);
-    train = data.select_cells(rows);
-    spdlog::info("{}", result.split->summary());
+  if (options.apply.empty()) {
+    if (result.split) {
+      std::vector<int64_t> rows = result.split->rows(data.obs, "train");
+      if (rows.empty()) fail("{}: the split's training cells are not among the selected cells", options.data.path);
+      train = data.select_cells(rows);
+      spdlog::info("{}", result.split->summary());
+    }
+    result.preprocessor = preprocess::Preprocessor::fit(train, options.preprocess);
+    spdlog::info("preprocessing fitted on {} training cells: {}", train.n_cells(), result.preprocessor.summary());
   }
-  result.preprocessor = preprocess::Preprocessor::fit(train, options.preprocess);
-  spdlog::info("preprocessing fitted on {} training cells: {}", train.n_cells(), result.preprocessor.summary());
 
   AnnData kept = data.select_cells(result.preprocessor.qc_cells(data));
+  if (kept.n_cells() == 0) fail("{}: no cell passes the QC filters", options.data.path);
   AnnData out;
-  out.X = result.preprocessor.transform(kept);
+  AlignOptions align;
+  align.case_insensitive = options.case_insensitive;
+  out.X = result.preprocessor.transform(kept, align);
   out.obs = kept.obs;
   out.var.index = result.preprocessor.output_genes();
   if (result.split) {  // which part each cell belongs to, for later steps and for the user
@@ -62,7 +70,7 @@ PrepareResult prepare(const PrepareOptions& options) {
   io::write_h5ad(options.out, out, additions);
   result.cells_written = out.n_cells();
   result.genes_written = out.n_genes();
-  if (!options.save_preprocessor.empty()) write_json_file(options.save_preprocessor, result.preprocessor.to_json());
+  if (!options.save_preprocessor.empty() && options.apply.empty()) write_json_file(options.save_preprocessor, result.preprocessor.to_json());
   if (!options.save_split.empty() && result.split) write_json_file(options.save_split, result.split->to_json());
   return result;
 }

@@ -29,6 +29,8 @@ struct PrepareOptions {
   std::string out;                    // transformed .h5ad (all selected cells passing QC)
   std::string save_preprocessor;      // optional JSON
   std::string save_split;             // optional JSON
+  std::string apply;                  // a saved preprocessor: transform with it instead of fitting
+  bool case_insensitive = false;      // gene-name matching when applying to new data
 };
 
 struct PrepareResult {

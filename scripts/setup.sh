@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One entry point for a fresh Debian 12 machine (run as root, or with sudo available):
+#   scripts/setup.sh demo   install what is missing, build, run `marrow demo`
+#   scripts/setup.sh test   install what is missing, build, run the whole test suite (CTest)
+#   scripts/setup.sh build  install what is missing and build only
+# Installing is idempotent and quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+action="${1:-demo}"
+build_dir="${MARROW_BUILD_DIR:-build}"
+
+# Debian packages marrow builds and runs with. libopenblas0-openmp: the OpenMP build of OpenBLAS,
+# which shares torch's thread pool instead of oversubscribing the cores (see docs/blas.md).
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libtorch-dev libopenblas-dev libopenblas0-openmp libhdf5-dev zlib1g-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libhnswlib-dev
+  python3-anndata python3-torch python3-h5py
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${#missing[@]} missing Debian package(s): ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+jobs="$(nproc)"
+if [ ! -f "$build_dir/build.ninja" ]; then
+  cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+fi
+cmake --build "$build_dir" -j "$jobs"
+
+case "$action" in
+  build) ;;
+  demo) "./$build_dir/marrow" demo --out marrow-demo ;;
+  test) ctest --test-dir "$build_dir" --output-on-failure -j "$jobs" ;;
+  *) echo "usage: scripts/setup.sh [demo|test|build]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,159 @@
+// The marrow binary end to end: outputs, JSON keys, and the bad-input contract (a one-line error
+// naming the file, exit code 2, nothing written).
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "marrow/io/h5ad_reader.hpp"
+#include "marrow/io/h5ad_writer.hpp"
+#include "support.hpp"
+
+namespace marrow {
+namespace {
+
+using test::fixture;
+using test::run_marrow;
+
+int count_lines(const std::string& text) {
+  int n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
+// Runs a command that must fail on bad input and checks the contract.
+void expect_bad_input(const std::string& args, const std::string& names, const std::string& fragment,
+                      const std::string& output_path) {
+  test::CommandResult r = run_marrow("--quiet " + args);
+  EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+  EXPECT_EQ(count_lines(r.output), 1) << "one line: " << r.output;
+  EXPECT_EQ(r.output.rfind("marrow: error: ", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find(names), std::string::npos) << "must name " << names << ": " << r.output;
+  EXPECT_NE(r.output.find(fragment), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(output_path)) << "wrote " << output_path;
+  auto dir = std::filesystem::path(output_path).parent_path();
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << "left " << entry.path();
+}
+
+TEST(Cli, InspectJsonKeys) {
+  test::CommandResult r = run_marrow("inspect --json " + fixture("csr_f32.h5ad"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  nlohmann::json j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["n_cells"], 6);
+  EXPECT_EQ(j["n_genes"], 5);
+  EXPECT_EQ(j["layers"], nlohmann::json::array({"counts"}));
+  EXPECT_TRUE(j["looks_like_counts"].get<bool>());
+}
+
+TEST(Cli, SimulateSplitPreprocessApply) {
+  test::TempDir dir;
+  ASSERT_EQ(run_marrow("-q simulate --cells 400 --genes 300 --seed 5 --out " + (dir / "sim.h5ad")).exit_code, 0);
+  test::CommandResult split = run_marrow("-q split --data " + (dir / "sim.h5ad") +
+                                         " --cells \"lineage=progenitor,monocytic\" --by group:patient --out " + (dir / "split.json"));
+  ASSERT_EQ(split.exit_code, 0) << split.output;
+  std::ifstream in(dir / "split.json");
+  nlohmann::json s = nlohmann::json::parse(in);
+  EXPECT_EQ(s["kind"], "group");
+  EXPECT_FALSE(s["test_groups"].empty());
+
+  test::CommandResult pre = run_marrow("-q preprocess --data " + (dir / "sim.h5ad") + " --split-file " + (dir / "split.json") +
+                                       " --cells \"lineage=progenitor,monocytic\" --min-cells 3 --hvg seurat_v3 --n-top-genes 100"
+                                       " --scale --out " + (dir / "pre.h5ad") + " --save-preprocessor " + (dir / "pp.json"));
+  ASSERT_EQ(pre.exit_code, 0) << pre.output;
+  AnnData out = io::read_h5ad(dir / "pre.h5ad");
+  EXPECT_EQ(out.n_genes(), 100);
+  EXPECT_NE(out.obs.find("marrow_split"), nullptr);
+
+  // The saved preprocessor gives new data (all cells) the same transform.
+  test::CommandResult apply = run_marrow("-q preprocess --data " + (dir / "sim.h5ad") + " --apply " + (dir / "pp.json") +
+                                         " --out " + (dir / "applied.h5ad"));
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  AnnData applied = io::read_h5ad(dir / "applied.h5ad");
+  EXPECT_EQ(applied.var.index, out.var.index);
+  EXPECT_EQ(applied.n_cells(), 400);
+}
+
+TEST(Cli, DemoRunsAndSaysWhereTheOutputsAre) {
+  test::TempDir dir;
+  test::CommandResult r = run_marrow("demo --cells 600 --genes 400 --out " + (dir / "demo"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("report: " + (dir / "demo") + "/report.md"), std::string::npos) << r.output;
+  for (const char* f : {"simulated.h5ad", "preprocessed.h5ad", "preprocessor.json", "split.json", "report.md"})
+    EXPECT_TRUE(std::filesystem::exists(dir / ("demo/" + std::string(f)))) << f;
+}
+
+TEST(CliBadInput, MissingFile) {
+  test::TempDir dir;
+  expect_bad_input("inspect " + (dir / "nope.h5ad"), dir / "nope.h5ad", "file not found", dir / "never");
+  expect_bad_input("preprocess --data " + (dir / "nope.h5ad") + " --out " + (dir / "o.h5ad"), dir / "nope.h5ad",
+                   "file not found", dir / "o.h5ad");
+}
+
+TEST(CliBadInput, TruncatedFile) {
+  test::TempDir dir;
+  std::string path = dir / "cut.h5ad";
+  std::filesystem::copy_file(fixture("csr_f32.h5ad"), path);
+  std::filesystem::resize_file(path, 3000);
+  expect_bad_input("preprocess --data " + path + " --out " + (dir / "o.h5ad"), path, "truncated or corrupt", dir / "o.h5ad");
+}
+
+TEST(CliBadInput, NotHdf5) {
+  test::TempDir dir;
+  std::string path = dir / "text.h5ad";
+  std::ofstream(path) << "cell,gene\n1,2\n";
+  expect_bad_input("preprocess --data " + path + " --out " + (dir / "o.h5ad"), path, "not an HDF5 file", dir / "o.h5ad");
+}
+
+TEST(CliBadInput, ShapeDisagreesWithObs) {
+  test::TempDir dir;
+  expect_bad_input("preprocess --data " + fixture("shape_mismatch.h5ad") + " --out " + (dir / "o.h5ad"),
+                   fixture("shape_mismatch.h5ad"), "X has 6 rows but obs has 5 cells", dir / "o.h5ad");
+}
+
+TEST(CliBadInput, CompressionFilterMissing) {
+  test::TempDir dir;
+  expect_bad_input("preprocess --data " + fixture("lzf.h5ad") + " --out " + (dir / "o.h5ad"), fixture("lzf.h5ad"), "lzf",
+                   dir / "o.h5ad");
+}
+
+TEST(CliBadInput, NegativeOrNanCounts) {
+  test::TempDir dir;
+  for (float bad : {-3.0f, std::nanf("")}) {
+    AnnData a = io::read_h5ad(fixture("csr_f32.h5ad"));
+    a.X.data[4] = bad;
+    std::string path = dir / "bad_counts.h5ad";
+    io::write_h5ad(path, a);
+    expect_bad_input("preprocess --data " + path + " --out " + (dir / "o.h5ad"), path, "raw counts", dir / "o.h5ad");
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(CliBadInput, SelectionMatchesNothing) {
+  test::TempDir dir;
+  expect_bad_input("preprocess --data " + fixture("csr_f32.h5ad") + " --cells cell_type=Mono --out " + (dir / "o.h5ad"),
+                   fixture("csr_f32.h5ad"), "matches no cell", dir / "o.h5ad");
+}
+
+TEST(CliBadInput, UnknownObsColumn) {
+  test::TempDir dir;
+  expect_bad_input("split --data " + fixture("csr_f32.h5ad") + " --cells celltype=T --out " + (dir / "s.json"),
+                   fixture("csr_f32.h5ad"), "unknown obs column 'celltype'", dir / "s.json");
+}
+
+TEST(CliBadInput, EmptyGeneOverlap) {
+  test::TempDir dir;
+  ASSERT_EQ(run_marrow("-q simulate --cells 50 --genes 120 --out " + (dir / "sim.h5ad")).exit_code, 0);
+  ASSERT_EQ(run_marrow("-q preprocess --data " + (dir / "sim.h5ad") + " --out " + (dir / "pre.h5ad") +
+                       " --save-preprocessor " + (dir / "pp.json")).exit_code, 0);
+  expect_bad_input("preprocess --data " + fixture("csr_f32.h5ad") + " --apply " + (dir / "pp.json") + " --out " +
+                       (dir / "o.h5ad"),
+                   fixture("csr_f32.h5ad"), "no gene of the data matches", dir / "o.h5ad");
+}
+
+TEST(CliBadInput, UsageErrorsExitTwo) {
+  EXPECT_EQ(run_marrow("inspect").exit_code, 2);
+  EXPECT_EQ(run_marrow("no-such-command").exit_code, 2);
+  EXPECT_EQ(run_marrow("simulate --cells 3 --out /tmp/x.h5ad").exit_code, 2);
+}
+
+}  // namespace
+}  // namespace marrow

@@ -1,0 +1,82 @@
+#pragma once
+// Helpers shared by the tests: fixture paths, the real datasets beside the project (skipping
+// visibly where they are absent), scratch directories, and running the marrow binary.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "marrow/data/csr_matrix.hpp"
+
+namespace marrow::test {
+
+inline std::string fixture(const std::string& name) { return std::string(MARROW_SOURCE_DIR) + "/tests/fixtures/" + name; }
+
+// ../shared/data beside the checkout (or $MARROW_SHARED_DATA); "" when absent.
+inline std::string shared_data(const std::string& relative) {
+  const char* env = std::getenv("MARROW_SHARED_DATA");
+  std::filesystem::path root = env ? env : std::filesystem::path(MARROW_SOURCE_DIR) / ".." / "shared" / "data";
+  std::filesystem::path p = root / relative;
+  return std::filesystem::exists(p) ? p.string() : "";
+}
+
+#define MARROW_REQUIRE_SHARED(var, relative)                                                       \
+  const std::string var = ::marrow::test::shared_data(relative);                                  \
+  if (var.empty()) GTEST_SKIP() << "real dataset ../shared/data/" << relative << " not present; skipping"
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "marrow-test-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `marrow ARGS` through the shell, capturing stdout+stderr.
+inline CommandResult run_marrow(const std::string& args, const std::string& env = "") {
+  std::string command = env + (env.empty() ? "" : " ") + std::string(MARROW_BINARY) + " " + args + " 2>&1";
+  CommandResult result;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  std::array<char, 4096> buffer;
+  size_t n;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.output.append(buffer.data(), n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+// The 6 x 5 matrix every reader fixture holds (tests/fixtures/make_fixtures.py).
+inline std::vector<float> fixture_dense() {
+  return {0, 1, 0, 3, 0,  //
+          2, 0, 0, 0, 1,  //
+          0, 0, 5, 0, 0,  //
+          1, 1, 1, 1, 1,  //
+          0, 7, 0, 0, 2,  //
+          4, 0, 0, 6, 0};
+}
+
+inline std::vector<float> dense(const CsrMatrix& m) {
+  std::vector<float> out(m.rows * m.cols);
+  m.to_dense(0, m.rows, out.data());
+  return out;
+}
+
+}  // namespace marrow::test

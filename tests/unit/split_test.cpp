@@ -1,0 +1,94 @@
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "marrow/core/error.hpp"
+#include "marrow/data/split.hpp"
+#include "support.hpp"
+
+namespace marrow {
+namespace {
+
+DataFrame cells(int n) {
+  DataFrame f;
+  std::vector<std::string> patient, label;
+  for (int i = 0; i < n; ++i) {
+    f.index.push_back("cell" + std::to_string(i));
+    patient.push_back("P" + std::to_string(i % 7));
+    label.push_back(i % 10 < 8 ? "common" : "rare");
+  }
+  f.set(Column::make_categorical("patient", patient));
+  f.set(Column::make_categorical("label", label));
+  return f;
+}
+
+TEST(Split, RandomIsSeededAndDisjoint) {
+  DataFrame obs = cells(1000);
+  SplitOptions o;
+  o.seed = 3;
+  o.validation_fraction = 0.1;
+  Split a = make_split(obs, o), b = make_split(obs, o);
+  EXPECT_EQ(a.test, b.test);
+  EXPECT_EQ(a.test.size(), 300u);
+  EXPECT_EQ(a.validation.size(), 70u);
+  EXPECT_EQ(a.train.size(), 630u);
+  std::set<std::string> all(a.train.begin(), a.train.end());
+  all.insert(a.validation.begin(), a.validation.end());
+  all.insert(a.test.begin(), a.test.end());
+  EXPECT_EQ(all.size(), 1000u);
+  o.seed = 4;
+  EXPECT_NE(make_split(obs, o).test, a.test);
+}
+
+TEST(Split, StratifiedKeepsLabelShares) {
+  DataFrame obs = cells(1000);
+  SplitOptions o = parse_split_spec("stratified:label");
+  Split s = make_split(obs, o);
+  int rare = 0;
+  for (int64_t r : s.rows(obs, "test")) rare += obs.require("label").text(r) == "rare";
+  EXPECT_EQ(rare, 60);  // 30% of the 200 rare cells exactly
+}
+
+TEST(Split, GroupHoldsOutWholePatients) {
+  DataFrame obs = cells(700);
+  SplitOptions o = parse_split_spec("group:patient");
+  o.seed = 1;
+  Split s = make_split(obs, o);
+  ASSERT_FALSE(s.test_groups.empty());
+  std::set<std::string> test_patients, train_patients;
+  for (int64_t r : s.rows(obs, "test")) test_patients.insert(obs.require("patient").text(r));
+  for (int64_t r : s.rows(obs, "train")) train_patients.insert(obs.require("patient").text(r));
+  for (const auto& p : test_patients) EXPECT_FALSE(train_patients.count(p)) << p << " is on both sides";
+  EXPECT_EQ(test_patients, std::set<std::string>(s.test_groups.begin(), s.test_groups.end()));
+  double share = static_cast<double>(s.test.size()) / 700;
+  EXPECT_NEAR(share, 0.3, 0.1);
+
+  o.test_groups = {"P2", "P5"};
+  Split fixed = make_split(obs, o);
+  EXPECT_EQ(fixed.test.size(), 200u);
+}
+
+TEST(Split, JsonRoundTrip) {
+  DataFrame obs = cells(100);
+  Split s = make_split(obs, parse_split_spec("group:patient"));
+  Split back = Split::from_json(nlohmann::json::parse(s.to_json().dump()));
+  EXPECT_EQ(back.train, s.train);
+  EXPECT_EQ(back.test, s.test);
+  EXPECT_EQ(back.test_groups, s.test_groups);
+  EXPECT_EQ(back.rows(obs, "test"), s.rows(obs, "test"));
+}
+
+TEST(Split, BadOptions) {
+  DataFrame obs = cells(100);
+  EXPECT_THROW(parse_split_spec("patient"), Error);
+  EXPECT_THROW(make_split(obs, parse_split_spec("group:donor")), Error);  // unknown column
+  SplitOptions o;
+  o.test_fraction = 1.5;
+  EXPECT_THROW(make_split(obs, o), Error);
+  o = parse_split_spec("group:patient");
+  o.test_groups = {"P99"};
+  EXPECT_THROW(make_split(obs, o), Error);
+}
+
+}  // namespace
+}  // namespace marrow
