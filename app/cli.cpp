@@ -23,6 +23,7 @@ int run(int argc, char** argv) {
   CLI::App app{"marrow: single-cell foundation models in one native binary", "marrow"};
   app.set_version_flag("--version", std::string("marrow ") + kVersion);
   app.require_subcommand(1);
+  app.fallthrough();  // global options (--threads, -q, -v) may follow the command name too
   int threads = 0;
   bool verbose = false, quiet = false;
   app.add_option("--threads", threads, "Compute threads (default: all cores)");

@@ -9,7 +9,7 @@ namespace marrow::cli {
 void add_preprocess_command(CLI::App& app) {
   struct Options {
     workflow::PrepareOptions prepare;
-    std::string split_spec, hvg = "none";
+    std::string split_spec, stratify, hvg = "none";
     double test_fraction = 0.3;
     uint64_t seed = 0;
   };
@@ -20,6 +20,7 @@ void add_preprocess_command(CLI::App& app) {
   add_data_options(*cmd, o->prepare.data);
   cmd->add_option("--split", o->split_spec, "Fit on the training part of a new split: random, stratified:COL, group:COL");
   cmd->add_option("--split-file", o->prepare.split_file, "Fit on the training part of a saved split (JSON)");
+  cmd->add_option("--stratify", o->stratify, "With --split group:COL: hold out groups within each value of this column");
   cmd->add_option("--test-fraction", o->test_fraction, "With --split: held-out share")->capture_default_str();
   cmd->add_option("--seed", o->seed, "With --split: random seed")->capture_default_str();
   cmd->add_option("--min-genes", p.qc.min_genes, "QC: minimum genes per cell")->capture_default_str();
@@ -42,6 +43,7 @@ void add_preprocess_command(CLI::App& app) {
       SplitOptions split = parse_split_spec(o->split_spec);
       split.test_fraction = o->test_fraction;
       split.seed = o->seed;
+      split.stratify = o->stratify;
       o->prepare.split = split;
     }
     workflow::PrepareResult result = workflow::prepare(o->prepare);

@@ -60,12 +60,29 @@ TEST(Split, GroupHoldsOutWholePatients) {
   for (int64_t r : s.rows(obs, "train")) train_patients.insert(obs.require("patient").text(r));
   for (const auto& p : test_patients) EXPECT_FALSE(train_patients.count(p)) << p << " is on both sides";
   EXPECT_EQ(test_patients, std::set<std::string>(s.test_groups.begin(), s.test_groups.end()));
-  double share = static_cast<double>(s.test.size()) / 700;
-  EXPECT_NEAR(share, 0.3, 0.1);
+  EXPECT_EQ(s.test_groups.size(), 2u);  // round(0.3 x 7 patients), as GroupShuffleSplit counts
 
   o.test_groups = {"P2", "P5"};
   Split fixed = make_split(obs, o);
   EXPECT_EQ(fixed.test.size(), 200u);
+}
+
+TEST(Split, GroupStratifiedKeepsEveryConditionOnBothSides) {
+  DataFrame obs = cells(700);
+  std::vector<std::string> condition;
+  for (size_t i = 0; i < obs.rows(); ++i) condition.push_back(obs.require("patient").text(i) <= "P1" ? "healthy" : "AML");
+  obs.set(Column::make_categorical("condition", condition));
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    SplitOptions o = parse_split_spec("group:patient");
+    o.stratify = "condition";
+    o.seed = seed;
+    Split s = make_split(obs, o);
+    std::set<std::string> test_conditions, train_conditions;
+    for (int64_t r : s.rows(obs, "test")) test_conditions.insert(obs.require("condition").text(r));
+    for (int64_t r : s.rows(obs, "train")) train_conditions.insert(obs.require("condition").text(r));
+    EXPECT_EQ(test_conditions.size(), 2u) << "seed " << seed;
+    EXPECT_EQ(train_conditions.size(), 2u) << "seed " << seed;
+  }
 }
 
 TEST(Split, JsonRoundTrip) {

@@ -37,40 +37,60 @@ struct GroupDraw {
   std::vector<std::string> groups;
 };
 
-// Whole groups, in a seeded order, until the held-out cells reach the fraction (never all groups).
+// Whole groups held out: round(fraction x groups) of them, as scikit-learn's GroupShuffleSplit
+// counts, drawn in a seeded order within each stratum (one stratum unless `strata` is given). A
+// stratum with two or more groups holds out at least one and keeps at least one for training.
 GroupDraw draw_groups(const std::vector<int64_t>& rows, const Column& column, double fraction, Rng& rng,
-                      const std::vector<std::string>& fixed) {
+                      const std::vector<std::string>& fixed, const Column* strata) {
   std::map<std::string, std::vector<int64_t>> members;
   for (int64_t r : rows) {
     if (column.is_missing(r)) continue;
     members[column.text(r)].push_back(r);
   }
   if (members.size() < 2) fail("split by group '{}' needs at least 2 groups, found {}", column.name, members.size());
-  std::vector<std::string> order;
-  if (!fixed.empty()) {
-    for (const auto& g : fixed)
-      if (!members.count(g)) fail("split: group '{}' not found in column '{}'", g, column.name);
-    order = fixed;
-  } else {
-    for (const auto& [g, _] : members) order.push_back(g);
-    shuffle(order, rng);
-  }
   GroupDraw out;
   std::unordered_set<std::string> chosen;
-  double target = fraction * static_cast<double>(rows.size());
-  for (const auto& g : order) {
-    if (fixed.empty()) {
-      if (static_cast<double>(out.taken.size()) >= target || chosen.size() + 1 >= members.size()) break;
-      // Take this group only if it brings the count closer to the target.
-      double with = static_cast<double>(out.taken.size() + members[g].size());
-      if (!out.taken.empty() && std::abs(with - target) > std::abs(static_cast<double>(out.taken.size()) - target)) continue;
+  if (!fixed.empty()) {
+    for (const auto& g : fixed) {
+      if (!members.count(g)) fail("split: group '{}' not found in column '{}'", g, column.name);
+      chosen.insert(g);
+      out.groups.push_back(g);
     }
-    chosen.insert(g);
-    out.groups.push_back(g);
-    out.taken.insert(out.taken.end(), members[g].begin(), members[g].end());
+  } else {
+    // stratum -> its groups (a group's stratum is the most common value among its cells)
+    std::map<std::string, std::vector<std::string>> by_stratum;
+    for (const auto& [g, cells] : members) {
+      std::string stratum;
+      if (strata) {
+        std::map<std::string, int64_t> counts;
+        for (int64_t r : cells) ++counts[strata->text(r)];
+        stratum = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+      }
+      by_stratum[stratum].push_back(g);
+    }
+    for (auto& [stratum, groups] : by_stratum) {
+      if (groups.size() < 2) continue;  // a lone group of its kind stays in training
+      shuffle(groups, rng);
+      auto n = static_cast<size_t>(std::llround(fraction * static_cast<double>(groups.size())));
+      n = std::clamp<size_t>(n, 1, groups.size() - 1);
+      for (size_t i = 0; i < n; ++i) {
+        chosen.insert(groups[i]);
+        out.groups.push_back(groups[i]);
+      }
+    }
+    if (chosen.empty()) {  // every stratum had a single group: hold out the first group drawn
+      std::vector<std::string> all;
+      for (const auto& [g, _] : members) all.push_back(g);
+      shuffle(all, rng);
+      chosen.insert(all.front());
+      out.groups.push_back(all.front());
+    }
+    if (chosen.size() == members.size()) fail("split by group '{}': no group left for training", column.name);
   }
-  for (const auto& [g, cells] : members)
-    if (!chosen.count(g)) out.left.insert(out.left.end(), cells.begin(), cells.end());
+  for (const auto& [g, cells] : members) {
+    auto& side = chosen.count(g) ? out.taken : out.left;
+    side.insert(side.end(), cells.begin(), cells.end());
+  }
   std::sort(out.taken.begin(), out.taken.end());
   std::sort(out.left.begin(), out.left.end());
   return out;
@@ -106,12 +126,13 @@ Split make_split(const DataFrame& obs, const SplitOptions& options) {
 
   if (options.kind == SplitKind::Group) {
     const Column& column = obs.require(options.column);
-    GroupDraw t = draw_groups(all, column, options.test_fraction, rng, options.test_groups);
+    const Column* strata = options.stratify.empty() ? nullptr : &obs.require(options.stratify);
+    GroupDraw t = draw_groups(all, column, options.test_fraction, rng, options.test_groups, strata);
     test = std::move(t.taken);
     rest = std::move(t.left);
     split.test_groups = t.groups;
     if (options.validation_fraction > 0) {
-      GroupDraw v = draw_groups(rest, column, options.validation_fraction, rng, {});
+      GroupDraw v = draw_groups(rest, column, options.validation_fraction, rng, {}, strata);
       validation = std::move(v.taken);
       train = std::move(v.left);
       split.validation_groups = v.groups;
@@ -166,6 +187,7 @@ nlohmann::json Split::to_json() const {
           {"test_fraction", options.test_fraction},
           {"validation_fraction", options.validation_fraction},
           {"seed", options.seed},
+          {"stratify", options.stratify},
           {"test_groups", test_groups},
           {"validation_groups", validation_groups},
           {"train", train},
@@ -182,6 +204,7 @@ Split Split::from_json(const nlohmann::json& json) {
     s.options.test_fraction = json.value("test_fraction", 0.3);
     s.options.validation_fraction = json.value("validation_fraction", 0.0);
     s.options.seed = json.value("seed", uint64_t{0});
+    s.options.stratify = json.value("stratify", "");
     s.test_groups = json.value("test_groups", std::vector<std::string>{});
     s.validation_groups = json.value("validation_groups", std::vector<std::string>{});
     s.train = json.at("train").get<std::vector<std::string>>();
@@ -196,7 +219,8 @@ Split Split::from_json(const nlohmann::json& json) {
 std::string Split::summary() const {
   std::string text = fmt::format("{} split (seed {}): {} train, {} validation, {} test cells", kind_name(options.kind),
                                  options.seed, train.size(), validation.size(), test.size());
-  if (!test_groups.empty()) text += fmt::format("; test {}: {}", options.column, fmt::join(test_groups, ","));
+  if (!test_groups.empty()) text += fmt::format("; test {}s: {}", options.column, fmt::join(test_groups, ","));
+  if (!validation_groups.empty()) text += fmt::format("; validation {}s: {}", options.column, fmt::join(validation_groups, ","));
   return text;
 }
 

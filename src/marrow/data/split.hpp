@@ -20,10 +20,13 @@ enum class SplitKind { Random, Stratified, Group };
 struct SplitOptions {
   SplitKind kind = SplitKind::Random;
   std::string column;                    // label (stratified) or group column (group)
-  double test_fraction = 0.3;
+  double test_fraction = 0.3;            // of cells; of groups for the group kind
   double validation_fraction = 0.0;      // of the cells left after the test part
   uint64_t seed = 0;
   std::vector<std::string> test_groups;  // group kind: hold out exactly these (else drawn)
+  // group kind: draw held-out groups within each value of this column (a group's majority value),
+  // e.g. "condition", so that AML patients and healthy donors are both held out and both trained on.
+  std::string stratify;
 };
 
 // "random", "stratified:COL", "group:COL"

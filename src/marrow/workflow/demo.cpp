@@ -37,6 +37,7 @@ std::string run_demo(const DemoOptions& options) {
   SplitOptions split;
   split.kind = SplitKind::Group;
   split.column = "patient";
+  split.stratify = "condition";  // AML patients and healthy donors on both sides
   split.test_fraction = 0.3;
   split.seed = options.seed;
   prepare_options.split = split;
