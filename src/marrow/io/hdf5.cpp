@@ -64,25 +64,39 @@ int64_t element_count(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// Checks that every filter of the dataset can be decoded here, naming the one that cannot.
-void check_filters(const Location& at, const std::string& name, hid_t dataset) {
+struct Filter {
+  H5Z_filter_t id;
+  std::string name;
+};
+
+// The compression filters of a dataset, named as users know them.
+std::vector<Filter> dataset_filters(hid_t dataset) {
   Handle plist(H5Dget_create_plist(dataset));
+  std::vector<Filter> filters;
   int n = H5Pget_nfilters(plist.id());
   for (int i = 0; i < n; ++i) {
     unsigned flags = 0, filter_config = 0;
     size_t n_values = 0;
     char filter_name[128] = {0};
-    H5Z_filter_t filter = H5Pget_filter2(plist.id(), i, &flags, &n_values, nullptr, sizeof filter_name, filter_name,
-                                         &filter_config);
-    if (filter < 0) continue;
-    if (H5Zfilter_avail(filter) <= 0) {
-      std::string label = filter == 32000 ? "lzf" : filter == 32001 ? "blosc" : filter == 32004 ? "lz4"
-                          : filter == 32015 ? "zstd" : (filter_name[0] ? filter_name : "unknown");
+    H5Z_filter_t id =
+        H5Pget_filter2(plist.id(), i, &flags, &n_values, nullptr, sizeof filter_name, filter_name, &filter_config);
+    if (id < 0) continue;
+    std::string name = id == H5Z_FILTER_DEFLATE ? "gzip" : id == H5Z_FILTER_SHUFFLE ? "shuffle" : id == 32000 ? "lzf"
+                       : id == 32001 ? "blosc" : id == 32004 ? "lz4" : id == 32015 ? "zstd"
+                       : filter_name[0] ? filter_name : std::to_string(id);
+    filters.push_back({id, name});
+  }
+  return filters;
+}
+
+// Checks that every filter of the dataset can be decoded here, naming the one that cannot.
+void check_filters(const Location& at, const std::string& name, hid_t dataset) {
+  for (const Filter& filter : dataset_filters(dataset)) {
+    if (H5Zfilter_avail(filter.id) <= 0)
       fail_at(at, name,
               fmt::format("compressed with the '{}' filter (id {}), which this HDF5 library cannot decode; "
                           "re-save it with gzip, e.g. adata.write_h5ad(path, compression='gzip')",
-                          label, static_cast<int>(filter)));
-    }
+                          filter.name, static_cast<int>(filter.id)));
   }
 }
 
@@ -276,16 +290,7 @@ DatasetInfo dataset_info(const Location& at, const std::string& name) {
     case H5T_REFERENCE: info.value_class = ValueClass::Reference; break;
     default: info.value_class = ValueClass::Other;
   }
-  Handle plist(H5Dget_create_plist(dataset.id()));
-  int n = H5Pget_nfilters(plist.id());
-  for (int i = 0; i < n; ++i) {
-    unsigned flags = 0, filter_config = 0;
-    size_t n_values = 0;
-    char filter_name[128] = {0};
-    H5Z_filter_t filter =
-        H5Pget_filter2(plist.id(), i, &flags, &n_values, nullptr, sizeof filter_name, filter_name, &filter_config);
-    info.filters.emplace_back(filter == H5Z_FILTER_DEFLATE ? "gzip" : filter_name[0] ? filter_name : std::to_string(filter));
-  }
+  for (const Filter& filter : dataset_filters(dataset.id())) info.filters.push_back(filter.name);
   return info;
 }
 
