@@ -48,6 +48,16 @@ std::string join_limited(const std::vector<std::string>& items, size_t limit) {
   return out;
 }
 
+std::string with_thousands(int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return value < 0 ? "-" + out : out;
+}
+
 bool parse_double(std::string_view text, double& value) {
   text = trim(text);
   if (text.empty()) return false;

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <cmath>
 
+#include "marrow/core/strings.hpp"
 #include "marrow/io/h5ad_reader.hpp"
 #include "marrow/io/load.hpp"
 #include "marrow/preprocess/qc.hpp"
@@ -107,9 +108,10 @@ std::string format_inspect(const nlohmann::json& j) {
   std::string out;
   auto line = [&](const std::string& text) { out += text + "\n"; };
   line(fmt::format("{} ({})", j["path"].get<std::string>(), j["format"].get<std::string>()));
-  line(fmt::format("  cells x genes   {} x {}   ({})", j["n_cells"].get<int64_t>(), j["n_genes"].get<int64_t>(),
+  line(fmt::format("  cells x genes   {} x {}   ({})", with_thousands(j["n_cells"].get<int64_t>()),
+                   with_thousands(j["n_genes"].get<int64_t>()),
                    j["matrix"].get<std::string>()));
-  line(fmt::format("  stored values   {}  (sparsity {:.2f}%)", j["nnz"].get<int64_t>(), 100 * j["sparsity"].get<double>()));
+  line(fmt::format("  stored values   {}  (sparsity {:.2f}%)", with_thousands(j["nnz"].get<int64_t>()), 100 * j["sparsity"].get<double>()));
   if (j.contains("storage")) {
     const auto& s = j["storage"];
     line(fmt::format("  storage         {} {}, {}, compression: {}", s["x_format"].get<std::string>(),
@@ -138,7 +140,8 @@ std::string format_inspect(const nlohmann::json& j) {
     line(fmt::format("    {:<18} {:<11} {} values{}", c["name"].get<std::string>(), kind, c["n_categories"].get<int64_t>(),
                      c["missing"].get<int64_t>() ? fmt::format(", {} missing", c["missing"].get<int64_t>()) : ""));
     std::string values;
-    for (const auto& v : c["categories"]) values += fmt::format("{} ({}), ", v["value"].get<std::string>(), v["count"].get<int64_t>());
+    for (const auto& v : c["categories"])
+      values += fmt::format("{} ({}), ", v["value"].get<std::string>(), with_thousands(v["count"].get<int64_t>()));
     if (!values.empty()) values.resize(values.size() - 2);
     if (c["categories"].size() < c["n_categories"].get<size_t>()) values += ", ...";
     line("      " + values);
