@@ -19,6 +19,19 @@ void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_req
   command.add_option("--cells", spec.cells, "Cell selection, e.g. \"cell_type=HSC,Prog;condition=AML\"");
 }
 
+void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool validation) {
+  command.add_option("--split", choice.spec, "Train on the training part of a new split: random, stratified:COL, group:COL");
+  command.add_option("--split-file", choice.file, "Train on the training part of a saved split (JSON, from marrow split)");
+  command.add_option("--stratify", choice.stratify, "With --split group:COL: hold out groups within each value of this column");
+  command.add_option("--test-fraction", choice.test_fraction, "With --split: held-out share (of groups for group:COL)")
+      ->capture_default_str();
+  command.add_option("--seed", choice.seed, "Random seed (split, initialisation, batches)")->capture_default_str();
+  if (validation)
+    command.add_option("--validation-fraction", choice.validation_fraction,
+                       "Training cells kept aside for early stopping when the split has no validation part")
+        ->capture_default_str();
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"marrow: single-cell foundation models in one native binary", "marrow"};
   app.set_version_flag("--version", std::string("marrow ") + kVersion);

@@ -11,6 +11,9 @@ namespace marrow::cli {
 // --data/--matrix/--labels/--cells, bound to a DataSpec.
 void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_required = true);
 
+// --split/--split-file/--stratify/--test-fraction/--seed (and --validation-fraction if asked).
+void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool validation);
+
 void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);

@@ -9,20 +9,14 @@ namespace marrow::cli {
 void add_preprocess_command(CLI::App& app) {
   struct Options {
     workflow::PrepareOptions prepare;
-    std::string split_spec, stratify, hvg = "none";
-    double test_fraction = 0.3;
-    uint64_t seed = 0;
+    std::string hvg = "none";
   };
   auto o = std::make_shared<Options>();
   auto& p = o->prepare.preprocess;
   auto* cmd = app.add_subcommand("preprocess",
                                  "Fit QC, normalisation, HVG and scaling on training cells; write the transformed data");
   add_data_options(*cmd, o->prepare.data);
-  cmd->add_option("--split", o->split_spec, "Fit on the training part of a new split: random, stratified:COL, group:COL");
-  cmd->add_option("--split-file", o->prepare.split_file, "Fit on the training part of a saved split (JSON)");
-  cmd->add_option("--stratify", o->stratify, "With --split group:COL: hold out groups within each value of this column");
-  cmd->add_option("--test-fraction", o->test_fraction, "With --split: held-out share")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "With --split: random seed")->capture_default_str();
+  add_split_options(*cmd, o->prepare.split, false);
   cmd->add_option("--min-genes", p.qc.min_genes, "QC: minimum genes per cell")->capture_default_str();
   cmd->add_option("--min-cells", p.qc.min_cells, "QC: minimum cells per gene (training cells)")->capture_default_str();
   cmd->add_option("--min-counts", p.qc.min_counts, "QC: minimum counts per cell")->capture_default_str();
@@ -39,13 +33,6 @@ void add_preprocess_command(CLI::App& app) {
   cmd->add_option("--save-split", o->prepare.save_split, "Write the split as JSON");
   cmd->callback([o] {
     o->prepare.preprocess.hvg = preprocess::parse_hvg_flavor(o->hvg);
-    if (!o->split_spec.empty()) {
-      SplitOptions split = parse_split_spec(o->split_spec);
-      split.test_fraction = o->test_fraction;
-      split.seed = o->seed;
-      split.stratify = o->stratify;
-      o->prepare.split = split;
-    }
     workflow::PrepareResult result = workflow::prepare(o->prepare);
     spdlog::info("wrote {} cells x {} genes to {}", result.cells_written, result.genes_written, o->prepare.out);
   });

@@ -296,6 +296,22 @@ AnnData read_h5ad(const std::string& path, const H5adReadOptions& options) {
   return data;
 }
 
+DenseMatrix read_obsm(const std::string& path, const std::string& key) {
+  h5::File file = h5::File::open(path, h5::Mode::ReadOnly);
+  std::string name = "obsm/" + key;
+  if (!file.is_dataset(name)) {
+    auto keys = group_children(file, "obsm");
+    fail("{}: no obsm['{}']; the file has: {}", path, key, keys.empty() ? "no obsm entries" : fmt::format("{}", fmt::join(keys, ", ")));
+  }
+  auto info = h5::dataset_info(file, name);
+  if (info.shape.size() != 2) fail("{}: obsm['{}'] is not a 2-D array", path, key);
+  DenseMatrix m;
+  m.rows = info.shape[0];
+  m.cols = info.shape[1];
+  m.values = h5::read_numeric<float>(file, name);
+  return m;
+}
+
 H5adLayout read_h5ad_layout(const std::string& path) {
   h5::File file = h5::File::open(path, h5::Mode::ReadOnly);
   H5adLayout layout;

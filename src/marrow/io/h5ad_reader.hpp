@@ -25,6 +25,9 @@ struct H5adReadOptions {
 
 AnnData read_h5ad(const std::string& path, const H5adReadOptions& options = {});
 
+// obsm[key] (cells x k, e.g. an embedding) as float32; fails listing the keys present when absent.
+DenseMatrix read_obsm(const std::string& path, const std::string& key);
+
 // What a file holds, read from metadata alone (X is not loaded).
 struct H5adLayout {
   int64_t n_cells = 0;

@@ -62,12 +62,26 @@ CsrMatrix Preprocessor::normalise(const CsrMatrix& counts) const {
 }
 
 CsrMatrix Preprocessor::transform(const AnnData& data, const AlignOptions& align) const {
+  return model_input(data, align).log_normalised;
+}
+
+Preprocessor::ModelInput Preprocessor::model_input(const AnnData& data, const AlignOptions& align) const {
   require_counts(data.X, data.source);
   GeneAlignment alignment = qc_genes_.align(data.var, align, data.source);
+  ModelInput input;
   CsrMatrix counts = data.X.remap_columns(alignment.vocabulary_index, qc_genes_.size());
-  CsrMatrix normalised = normalise(counts);
-  if (static_cast<int64_t>(output_columns_.size()) == qc_genes_.size()) return normalised;
-  return normalised.remap_columns(keep_map(output_columns_, normalised.cols), static_cast<int64_t>(output_columns_.size()));
+  input.library_size = counts.row_sums();
+  input.log_normalised = counts;
+  normalize_total(input.log_normalised, options_.target_sum, input.library_size);
+  if (options_.log1p) log1p(input.log_normalised);
+  if (static_cast<int64_t>(output_columns_.size()) != qc_genes_.size()) {
+    std::vector<int32_t> map = keep_map(output_columns_, qc_genes_.size());
+    auto n = static_cast<int64_t>(output_columns_.size());
+    input.log_normalised = input.log_normalised.remap_columns(map, n);
+    counts = counts.remap_columns(map, n);
+  }
+  input.counts = std::move(counts);
+  return input;
 }
 
 void Preprocessor::scale_rows(float* values, int64_t rows) const {

@@ -45,6 +45,14 @@ class Preprocessor {
   // Aligns `data` (raw counts) by gene name and returns the log-normalised matrix over
   // output_genes() (sparse; standardisation, if any, is applied by scale_rows on dense blocks).
   CsrMatrix transform(const AnnData& data, const AlignOptions& align = {}) const;
+  // What models train on: the log-normalised matrix as transform() gives it, the raw counts over the
+  // same output genes, and each cell's library size (total counts over the QC-kept genes).
+  struct ModelInput {
+    CsrMatrix log_normalised;
+    CsrMatrix counts;
+    std::vector<double> library_size;
+  };
+  ModelInput model_input(const AnnData& data, const AlignOptions& align = {}) const;
   // Standardises dense rows over output_genes() in place (no-op without scaling).
   void scale_rows(float* values, int64_t rows) const;
 

@@ -34,13 +34,9 @@ std::string run_demo(const DemoOptions& options) {
   spdlog::info("[3/4] splitting by patient and fitting preprocessing on the training patients");
   PrepareOptions prepare_options;
   prepare_options.data.path = simulated;
-  SplitOptions split;
-  split.kind = SplitKind::Group;
-  split.column = "patient";
-  split.stratify = "condition";  // AML patients and healthy donors on both sides
-  split.test_fraction = 0.3;
-  split.seed = options.seed;
-  prepare_options.split = split;
+  prepare_options.split.spec = "group:patient";
+  prepare_options.split.stratify = "condition";  // AML patients and healthy donors on both sides
+  prepare_options.split.seed = options.seed;
   prepare_options.preprocess.qc.min_genes = 50;
   prepare_options.preprocess.qc.min_cells = 3;
   prepare_options.preprocess.hvg = preprocess::HvgFlavor::SeuratV3;

@@ -29,22 +29,13 @@ PrepareResult prepare(const PrepareOptions& options) {
   AnnData data = load_cells(options.data);
 
   PrepareResult result;
-  AnnData train = data;
   if (!options.apply.empty()) {
     result.preprocessor = preprocess::Preprocessor::from_json(read_json_file(options.apply));
     spdlog::info("applying the preprocessing saved in {}: {}", options.apply, result.preprocessor.summary());
-  } else if (!options.split_file.empty()) {
-    result.split = Split::from_json(read_json_file(options.split_file));
-  } else if (options.split) {
-    result.split = make_split(data.obs, *options.split);
-  }
-  if (options.apply.empty()) {
-    if (result.split) {
-      std::vector<int64_t> rows = result.split->rows(data.obs, "train");
-      if (rows.empty()) fail("{}: the split's training cells are not among the selected cells", options.data.path);
-      train = data.select_cells(rows);
-      spdlog::info("{}", result.split->summary());
-    }
+  } else {
+    Parts parts = resolve_parts(data.obs, options.split, options.data.path);
+    result.split = parts.split;
+    AnnData train = data.select_cells(parts.train);
     result.preprocessor = preprocess::Preprocessor::fit(train, options.preprocess);
     spdlog::info("preprocessing fitted on {} training cells: {}", train.n_cells(), result.preprocessor.summary());
   }

@@ -7,6 +7,7 @@
 
 #include "marrow/data/anndata.hpp"
 #include "marrow/data/split.hpp"
+#include "marrow/workflow/parts.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 
 namespace marrow::workflow {
@@ -23,8 +24,7 @@ AnnData load_cells(const DataSpec& spec);
 
 struct PrepareOptions {
   DataSpec data;
-  std::optional<SplitOptions> split;  // fit on its training part; none: fit on all cells
-  std::string split_file;             // or a saved split
+  SplitChoice split;                  // fit on its training part; none: fit on all cells
   preprocess::PreprocessOptions preprocess;
   std::string out;                    // transformed .h5ad (all selected cells passing QC)
   std::string save_preprocessor;      // optional JSON

@@ -1,0 +1,46 @@
+#pragma once
+// Fully connected autoencoder over a cell's expression (genes -> 1024 -> 512 -> latent and back),
+// the foundation model of marrow's first pipeline. LibTorch style: AutoencoderOptions + module holder.
+//
+// Losses:
+//   mse      the decoder reconstructs the (log-normalised) input; mean squared error.
+//   poisson  the decoder gives per-gene logits; rate = library size x softmax(logits), as scVI's
+//   nb       decoder does; poisson or negative binomial (per-gene learned inverse dispersion)
+//            negative log-likelihood of the raw counts.
+#include <torch/torch.h>
+
+#include "marrow/models/autoencoder_options.hpp"
+
+namespace marrow::models {
+
+// One batch of cells, as tensors.
+struct CellBatch {
+  torch::Tensor input;    // [B, G] dense float, or sparse COO (then the first layer is sparse x dense)
+  torch::Tensor counts;   // [B, G] raw counts (count losses only)
+  torch::Tensor library;  // [B] library sizes (count losses only)
+};
+
+class AutoencoderImpl : public torch::nn::Module {
+ public:
+  explicit AutoencoderImpl(AutoencoderOptions options);
+  torch::Tensor encode(const torch::Tensor& input);
+  torch::Tensor decode(const torch::Tensor& latent);
+  // Mean reconstruction loss of the batch (per cell and gene).
+  torch::Tensor loss(const CellBatch& batch);
+  const AutoencoderOptions& options() const { return options_; }
+
+ private:
+  torch::Tensor first_layer(const torch::Tensor& input);
+  AutoencoderOptions options_;
+  torch::nn::Linear input_layer{nullptr};
+  torch::nn::Sequential encoder_rest{nullptr};
+  torch::nn::Sequential decoder{nullptr};
+  torch::Tensor log_theta;  // per-gene inverse dispersion (nb)
+};
+TORCH_MODULE(Autoencoder);
+
+// Normalisation + activation + dropout after a linear layer, by name (shared with the classifiers).
+void append_block(torch::nn::Sequential& sequence, int64_t width, const std::string& norm, const std::string& activation,
+                  double dropout);
+
+}  // namespace marrow::models

@@ -1,0 +1,52 @@
+#include "marrow/models/batching.hpp"
+
+namespace marrow::models {
+
+torch::Tensor dense_rows(const CsrMatrix& matrix, std::span<const int64_t> rows) {
+  torch::Tensor out = torch::zeros({static_cast<int64_t>(rows.size()), matrix.cols});
+  float* data = out.data_ptr<float>();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    float* row = data + i * matrix.cols;
+    int64_t r = rows[i];
+    for (auto k = matrix.indptr[r]; k < matrix.indptr[r + 1]; ++k) row[matrix.indices[k]] = matrix.data[k];
+  }
+  return out;
+}
+
+torch::Tensor sparse_rows(const CsrMatrix& matrix, std::span<const int64_t> rows) {
+  int64_t nnz = 0;
+  for (int64_t r : rows) nnz += matrix.row_nnz(r);
+  torch::Tensor indices = torch::empty({2, nnz}, torch::kLong);
+  torch::Tensor values = torch::empty({nnz});
+  auto idx = indices.accessor<int64_t, 2>();
+  float* v = values.data_ptr<float>();
+  int64_t k = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    int64_t r = rows[i];
+    for (auto j = matrix.indptr[r]; j < matrix.indptr[r + 1]; ++j, ++k) {
+      idx[0][k] = static_cast<int64_t>(i);
+      idx[1][k] = matrix.indices[j];
+      v[k] = matrix.data[j];
+    }
+  }
+  // Rows ascending and columns sorted within rows: already in coalesced order.
+  return torch::_sparse_coo_tensor_unsafe(indices, values, {static_cast<int64_t>(rows.size()), matrix.cols})
+      ._coalesced_(true);
+}
+
+torch::Tensor gather(const std::vector<double>& values, std::span<const int64_t> rows) {
+  torch::Tensor out = torch::empty({static_cast<int64_t>(rows.size())});
+  float* data = out.data_ptr<float>();
+  for (size_t i = 0; i < rows.size(); ++i) data[i] = static_cast<float>(values[rows[i]]);
+  return out;
+}
+
+torch::Tensor dense_matrix_rows(const std::vector<float>& values, int64_t cols, std::span<const int64_t> rows) {
+  torch::Tensor out = torch::empty({static_cast<int64_t>(rows.size()), cols});
+  float* data = out.data_ptr<float>();
+  for (size_t i = 0; i < rows.size(); ++i)
+    std::copy(values.begin() + rows[i] * cols, values.begin() + (rows[i] + 1) * cols, data + i * cols);
+  return out;
+}
+
+}  // namespace marrow::models

@@ -1,0 +1,235 @@
+#include "marrow/train/trainer.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "marrow/core/atomic_file.hpp"
+#include "marrow/core/error.hpp"
+#include "marrow/core/random.hpp"
+#include "marrow/train/progress.hpp"
+
+namespace marrow::train {
+
+namespace {
+
+using State = std::vector<torch::Tensor>;
+
+State snapshot(torch::nn::Module& module) {
+  State state;
+  for (auto& p : module.parameters(true)) state.push_back(p.detach().clone());
+  for (auto& b : module.buffers(true)) state.push_back(b.detach().clone());
+  return state;
+}
+
+void restore(torch::nn::Module& module, const State& state) {
+  torch::NoGradGuard no_grad;
+  size_t i = 0;
+  for (auto& p : module.parameters(true)) p.copy_(state[i++]);
+  for (auto& b : module.buffers(true)) b.copy_(state[i++]);
+}
+
+double schedule(int64_t step, int64_t total, int64_t warmup, double base) {
+  if (warmup > 0 && step < warmup) return base * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  double progress = total > warmup ? static_cast<double>(step - warmup) / static_cast<double>(total - warmup) : 1.0;
+  return base * 0.5 * (1.0 + std::cos(M_PI * std::min(progress, 1.0)));
+}
+
+void set_learning_rate(torch::optim::AdamW& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+}
+
+struct Checkpoint {
+  int epoch = 0;  // last completed epoch
+  int best_epoch = 0;
+  double best_validation = NAN;
+  int bad_epochs = 0;
+  std::vector<EpochRecord> history;
+};
+
+EpochRecord record_from_json(const nlohmann::json& j) {
+  EpochRecord r;
+  r.epoch = j.at("epoch");
+  r.train_loss = j.at("train_loss");
+  r.validation_loss = j.at("validation_loss").is_null() ? NAN : j.at("validation_loss").get<double>();
+  r.learning_rate = j.at("learning_rate");
+  r.seconds = j.at("seconds");
+  r.cells_per_second = j.at("cells_per_second");
+  return r;
+}
+
+void save_checkpoint(const std::string& path, const Checkpoint& c, torch::nn::Module& module,
+                     torch::optim::AdamW& optimizer, const State& best, uint64_t seed) {
+  nlohmann::json meta = {{"epoch", c.epoch},           {"best_epoch", c.best_epoch},
+                         {"bad_epochs", c.bad_epochs}, {"seed", seed},
+                         {"best_validation", std::isnan(c.best_validation) ? nlohmann::json(nullptr) : nlohmann::json(c.best_validation)}};
+  for (const auto& r : c.history) meta["history"].push_back(r.to_json());
+  torch::serialize::OutputArchive archive, weights, optimizer_archive, best_archive;
+  archive.write("meta", c10::IValue(meta.dump()));
+  module.save(weights);
+  archive.write("weights", weights);
+  optimizer.save(optimizer_archive);
+  archive.write("optimizer", optimizer_archive);
+  for (size_t i = 0; i < best.size(); ++i) best_archive.write(std::to_string(i), best[i]);
+  archive.write("best", best_archive);
+  AtomicOutput out(path);
+  archive.save_to(out.temp_path().string());
+  out.commit();
+}
+
+bool load_checkpoint(const std::string& path, Checkpoint& c, torch::nn::Module& module, torch::optim::AdamW& optimizer,
+                     State& best, uint64_t seed) {
+  if (path.empty() || !std::filesystem::exists(path)) return false;
+  try {
+    torch::serialize::InputArchive archive, weights, optimizer_archive, best_archive;
+    archive.load_from(path);
+    c10::IValue meta_value;
+    archive.read("meta", meta_value);
+    nlohmann::json meta = nlohmann::json::parse(meta_value.toStringRef());
+    if (meta.at("seed").get<uint64_t>() != seed)
+      fail("{}: checkpoint was made with seed {}, this run uses {}", path, meta.at("seed").get<uint64_t>(), seed);
+    archive.read("weights", weights);
+    {
+      torch::NoGradGuard no_grad;
+      module.load(weights);
+    }
+    archive.read("optimizer", optimizer_archive);
+    optimizer.load(optimizer_archive);
+    archive.read("best", best_archive);
+    for (size_t i = 0; i < best.size(); ++i) best_archive.read(std::to_string(i), best[i]);
+    c.epoch = meta.at("epoch");
+    c.best_epoch = meta.at("best_epoch");
+    c.bad_epochs = meta.at("bad_epochs");
+    c.best_validation = meta.at("best_validation").is_null() ? NAN : meta.at("best_validation").get<double>();
+    for (const auto& r : meta.value("history", nlohmann::json::array())) c.history.push_back(record_from_json(r));
+    return true;
+  } catch (const c10::Error& e) {
+    fail("{}: cannot resume from this checkpoint (truncated or from another model): {}", path, e.what_without_backtrace());
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: checkpoint metadata is corrupt: {}", path, e.what());
+  }
+}
+
+}  // namespace
+
+nlohmann::json EpochRecord::to_json() const {
+  return {{"epoch", epoch},
+          {"train_loss", train_loss},
+          {"validation_loss", std::isnan(validation_loss) ? nlohmann::json(nullptr) : nlohmann::json(validation_loss)},
+          {"learning_rate", learning_rate},
+          {"seconds", seconds},
+          {"cells_per_second", cells_per_second}};
+}
+
+double evaluate_in_batches(torch::nn::Module& module, const std::vector<int64_t>& rows, int64_t batch_size,
+                           const std::function<torch::Tensor(const std::vector<int64_t>&)>& batch_loss) {
+  if (rows.empty()) return NAN;
+  bool was_training = module.is_training();
+  module.eval();
+  torch::NoGradGuard no_grad;
+  double total = 0;
+  for (size_t start = 0; start < rows.size(); start += batch_size) {
+    std::vector<int64_t> batch(rows.begin() + start, rows.begin() + std::min(rows.size(), start + batch_size));
+    total += batch_loss(batch).item<double>() * static_cast<double>(batch.size());
+  }
+  module.train(was_training);
+  return total / static_cast<double>(rows.size());
+}
+
+TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& batch_loss,
+                const ValidationLoss& validation_loss, const TrainOptions& o) {
+  if (n_train <= 0) fail("no training cells");
+  if (o.epochs <= 0) fail("epochs must be positive, got {}", o.epochs);
+  if (o.batch_size <= 0) fail("batch size must be positive, got {}", o.batch_size);
+  torch::optim::AdamW optimizer(module.parameters(), torch::optim::AdamWOptions(o.learning_rate).weight_decay(o.weight_decay));
+  const int64_t steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
+  const int64_t total_steps = steps_per_epoch * o.epochs;
+  const auto warmup = static_cast<int64_t>(o.warmup_fraction * static_cast<double>(total_steps));
+
+  Checkpoint state;
+  State best = snapshot(module);
+  if (o.resume && load_checkpoint(o.checkpoint, state, module, optimizer, best, o.seed))
+    spdlog::info("resuming from {} after epoch {}", o.checkpoint, state.epoch);
+  else if (o.resume)
+    spdlog::info("no checkpoint at {}: starting from the beginning", o.checkpoint);
+  if (!o.metrics.empty() && state.epoch == 0) std::ofstream(o.metrics, std::ios::trunc);
+
+  TrainResult result;
+  result.history = state.history;
+  Progress progress(o.label, o.epochs, n_train);
+  int run_epochs = 0;
+  for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
+    if (o.patience > 0 && state.bad_epochs >= o.patience) break;
+    if (o.stop_after > 0 && run_epochs >= o.stop_after) {
+      result.completed = false;
+      break;
+    }
+    module.train();
+    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    Rng rng(o.seed * 7919ULL + static_cast<uint64_t>(epoch));
+    std::vector<int64_t> order(n_train);
+    for (int64_t i = 0; i < n_train; ++i) order[i] = i;
+    shuffle(order, rng);
+    progress.begin_epoch(epoch);
+    auto start = std::chrono::steady_clock::now();
+    double loss_sum = 0;
+    int64_t seen = 0;
+    double lr = o.learning_rate;
+    for (int64_t b = 0; b < steps_per_epoch; ++b) {
+      int64_t step = (epoch - 1) * steps_per_epoch + b;
+      lr = schedule(step, total_steps, warmup, o.learning_rate);
+      set_learning_rate(optimizer, lr);
+      std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
+      optimizer.zero_grad();
+      torch::Tensor loss = batch_loss(rows);
+      double value = loss.item<double>();
+      if (!std::isfinite(value)) fail("{}: the loss became {} at epoch {} (learning rate {:g} too high?)", o.label, value, epoch, lr);
+      loss.backward();
+      optimizer.step();
+      loss_sum += value * static_cast<double>(rows.size());
+      seen += static_cast<int64_t>(rows.size());
+      progress.update(seen, loss_sum / static_cast<double>(seen));
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EpochRecord record;
+    record.epoch = epoch;
+    record.train_loss = loss_sum / static_cast<double>(seen);
+    record.learning_rate = lr;
+    record.seconds = seconds;
+    record.cells_per_second = static_cast<double>(seen) / seconds;
+    {
+      module.eval();
+      torch::NoGradGuard no_grad;
+      record.validation_loss = validation_loss ? validation_loss() : NAN;
+      module.train();
+    }
+    progress.end_epoch(record.train_loss, record.validation_loss, seconds);
+    // Early stopping tracks validation loss where there is one, else the training loss.
+    double monitored = std::isnan(record.validation_loss) ? record.train_loss : record.validation_loss;
+    if (std::isnan(state.best_validation) || monitored < state.best_validation * (1.0 - o.min_delta)) {
+      state.best_validation = monitored;
+      state.best_epoch = epoch;
+      state.bad_epochs = 0;
+      best = snapshot(module);
+    } else {
+      ++state.bad_epochs;
+    }
+    state.epoch = epoch;
+    state.history.push_back(record);
+    result.history.push_back(record);
+    if (!o.metrics.empty()) std::ofstream(o.metrics, std::ios::app) << record.to_json().dump() << "\n";
+    if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, state, module, optimizer, best, o.seed);
+    ++run_epochs;
+  }
+  result.stopped_early = o.patience > 0 && state.bad_epochs >= o.patience && state.epoch < o.epochs;
+  if (result.stopped_early) spdlog::info("{}: stopped early after epoch {} (best epoch {})", o.label, state.epoch, state.best_epoch);
+  if (result.completed) restore(module, best);
+  result.best_epoch = state.best_epoch;
+  result.best_validation = state.best_validation;
+  return result;
+}
+
+}  // namespace marrow::train

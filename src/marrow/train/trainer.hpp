@@ -1,0 +1,46 @@
+#pragma once
+// The training loop every marrow model uses: seeded shuffling into mini-batches, AdamW with linear
+// warm-up and cosine decay, early stopping on a validation loss (the best weights are restored),
+// a progress bar, a metrics file (one JSON line per epoch) and a checkpoint written atomically
+// after every epoch, from which --resume continues a killed run.
+//
+// Reproducibility: batch order and torch's RNG (dropout) are seeded from (seed, epoch), so a run
+// resumed from the checkpoint of epoch k matches the uninterrupted run.
+#include <torch/torch.h>
+
+#include "marrow/train/train_options.hpp"
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace marrow::train {
+
+struct EpochRecord {
+  int epoch = 0;
+  double train_loss = 0, validation_loss = NAN, learning_rate = 0, seconds = 0, cells_per_second = 0;
+  nlohmann::json to_json() const;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  int best_epoch = 0;
+  double best_validation = NAN;
+  bool stopped_early = false;
+  bool completed = true;  // false when stop_after ended the run before the last epoch
+};
+
+// Mean loss of the batch made of these training rows (the module is in training mode).
+using BatchLoss = std::function<torch::Tensor(const std::vector<int64_t>& rows)>;
+// Validation loss (called in eval mode under no_grad); return NaN when there is no validation set.
+using ValidationLoss = std::function<double()>;
+
+TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& batch_loss,
+                const ValidationLoss& validation_loss, const TrainOptions& options);
+
+// Mean of a per-batch loss over all rows, in batches, in eval mode without gradients.
+double evaluate_in_batches(torch::nn::Module& module, const std::vector<int64_t>& rows, int64_t batch_size,
+                           const std::function<torch::Tensor(const std::vector<int64_t>&)>& batch_loss);
+
+}  // namespace marrow::train

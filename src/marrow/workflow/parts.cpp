@@ -1,0 +1,51 @@
+#include "marrow/workflow/parts.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "marrow/core/error.hpp"
+#include "marrow/core/json_util.hpp"
+#include "marrow/core/random.hpp"
+
+namespace marrow::workflow {
+
+Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::string& source) {
+  Parts parts;
+  if (!choice.file.empty() && !choice.spec.empty()) fail("give either a split file or a split kind, not both");
+  if (!choice.file.empty()) {
+    parts.split = Split::from_json(read_json_file(choice.file));
+  } else if (!choice.spec.empty()) {
+    SplitOptions options = parse_split_spec(choice.spec);
+    options.test_fraction = choice.test_fraction;
+    options.stratify = choice.stratify;
+    options.seed = choice.seed;
+    parts.split = make_split(obs, options);
+  }
+  if (parts.split) {
+    parts.train = parts.split->rows(obs, "train");
+    parts.validation = parts.split->rows(obs, "validation");
+    parts.test = parts.split->rows(obs, "test");
+    if (parts.train.empty()) fail("{}: none of the split's training cells is among the selected cells", source);
+    spdlog::info("{}", parts.split->summary());
+  } else {
+    parts.train.resize(obs.rows());
+    for (size_t i = 0; i < obs.rows(); ++i) parts.train[i] = static_cast<int64_t>(i);
+  }
+  if (parts.validation.empty() && choice.validation_fraction > 0) {
+    Rng rng(choice.seed + 17);
+    std::vector<int64_t> order = parts.train;
+    shuffle(order, rng);
+    auto n = static_cast<size_t>(std::llround(choice.validation_fraction * static_cast<double>(order.size())));
+    if (n > 0 && n < order.size()) {
+      parts.validation.assign(order.begin(), order.begin() + n);
+      parts.train.assign(order.begin() + n, order.end());
+      std::sort(parts.validation.begin(), parts.validation.end());
+      std::sort(parts.train.begin(), parts.train.end());
+    }
+  }
+  return parts;
+}
+
+}  // namespace marrow::workflow
