@@ -47,6 +47,8 @@ int run(int argc, char** argv) {
   add_simulate_command(app);
   add_split_command(app);
   add_preprocess_command(app);
+  add_pretrain_command(app);
+  add_embed_command(app);
   add_demo_command(app);
 
   auto logger = spdlog::stderr_color_mt("marrow");

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "marrow/train/train_options.hpp"
 #include "marrow/workflow/prepare.hpp"
 
 namespace marrow::cli {
@@ -14,12 +15,17 @@ void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_req
 // --split/--split-file/--stratify/--test-fraction/--seed (and --validation-fraction if asked).
 void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool validation);
 
+// --epochs/--batch-size/--lr/... shared by every training command.
+void add_training_options(CLI::App& command, train::TrainOptions& train);
+
 void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_split_command(CLI::App& app);
 void add_preprocess_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
+void add_pretrain_command(CLI::App& app);
+void add_embed_command(CLI::App& app);
 
 int run(int argc, char** argv);
 

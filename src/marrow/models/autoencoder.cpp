@@ -58,7 +58,10 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
   if (options_.dropout < 0 || options_.dropout >= 1) fail("dropout must be in [0, 1), got {}", options_.dropout);
   std::vector<int64_t> widths = options_.hidden;
   int64_t first_width = widths.empty() ? options_.latent : widths.front();
-  input_layer = register_module("input_layer", torch::nn::Linear(options_.n_genes, first_width));
+  // nn::Linear's default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+  double bound = 1.0 / std::sqrt(static_cast<double>(options_.n_genes));
+  input_weight = register_parameter("input_weight", torch::empty({options_.n_genes, first_width}).uniform_(-bound, bound));
+  input_bias = register_parameter("input_bias", torch::empty({first_width}).uniform_(-bound, bound));
   encoder_rest = torch::nn::Sequential();
   if (!widths.empty()) {
     append_block(encoder_rest, widths.front(), options_.norm, options_.activation, options_.dropout);
@@ -82,28 +85,31 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
     log_theta = register_parameter("log_theta", torch::zeros({options_.n_genes}));
 }
 
-torch::Tensor AutoencoderImpl::first_layer(const torch::Tensor& input) {
-  // Sparse input: x W^T costs nnz x width instead of cells x genes x width.
-  if (input.is_sparse()) return torch::addmm(input_layer->bias, input, input_layer->weight.t());
-  return input_layer->forward(input);
+torch::Tensor AutoencoderImpl::first_layer(const CellBatch& batch) {
+  if (batch.sparse.defined()) {
+    // Sum of value x weight row over the expressed genes: nnz x width work instead of
+    // cells x genes x width, forward and backward (embedding_bag with per-sample weights).
+    torch::Tensor values = batch.sparse.values;
+    if (is_training() && options_.input_dropout > 0) values = torch::dropout(values, options_.input_dropout, true);
+    auto out = torch::embedding_bag(input_weight, batch.sparse.indices, batch.sparse.offsets, false, /*mode sum*/ 0, false,
+                                    values, false);
+    return std::get<0>(out) + input_bias;
+  }
+  torch::Tensor x = batch.input;
+  if (is_training() && options_.input_dropout > 0) x = torch::dropout(x, options_.input_dropout, true);
+  return torch::addmm(input_bias, x, input_weight);
 }
 
-torch::Tensor AutoencoderImpl::encode(const torch::Tensor& input) {
-  torch::Tensor x = input;
-  if (is_training() && options_.input_dropout > 0 && !x.is_sparse())
-    x = torch::dropout(x, options_.input_dropout, true);
-  x = first_layer(x);
+torch::Tensor AutoencoderImpl::encode(const CellBatch& batch) {
+  torch::Tensor x = first_layer(batch);
   return options_.hidden.empty() ? x : encoder_rest->forward(x);
 }
 
 torch::Tensor AutoencoderImpl::decode(const torch::Tensor& latent) { return decoder->forward(latent); }
 
 torch::Tensor AutoencoderImpl::loss(const CellBatch& batch) {
-  torch::Tensor output = decode(encode(batch.input));
-  if (options_.loss == ReconstructionLoss::Mse) {
-    torch::Tensor target = batch.input.is_sparse() ? batch.input.to_dense() : batch.input;
-    return torch::mse_loss(output, target);
-  }
+  torch::Tensor output = decode(encode(batch));
+  if (options_.loss == ReconstructionLoss::Mse) return torch::mse_loss(output, batch.input);
   // scVI-style: rate = library x softmax(logits).
   torch::Tensor log_rate = torch::log_softmax(output, 1) + torch::log(batch.library.clamp_min(1.0)).unsqueeze(1);
   const torch::Tensor& x = batch.counts;

@@ -13,9 +13,18 @@
 
 namespace marrow::models {
 
-// One batch of cells, as tensors.
+// One batch of cells, as tensors. The input is either dense ([B, G]) or sparse, given as CSR-style
+// gene indices, row offsets and values: the first layer then sums weight rows of expressed genes only.
+struct SparseInput {
+  torch::Tensor indices;  // [nnz] int64 gene of each stored value
+  torch::Tensor offsets;  // [B] int64 start of each cell in indices/values
+  torch::Tensor values;   // [nnz] float
+  bool defined() const { return indices.defined(); }
+};
+
 struct CellBatch {
-  torch::Tensor input;    // [B, G] dense float, or sparse COO (then the first layer is sparse x dense)
+  torch::Tensor input;    // [B, G] dense input (also the MSE target)
+  SparseInput sparse;     // when set, the first layer reads this instead of `input`
   torch::Tensor counts;   // [B, G] raw counts (count losses only)
   torch::Tensor library;  // [B] library sizes (count losses only)
 };
@@ -23,16 +32,18 @@ struct CellBatch {
 class AutoencoderImpl : public torch::nn::Module {
  public:
   explicit AutoencoderImpl(AutoencoderOptions options);
-  torch::Tensor encode(const torch::Tensor& input);
+  torch::Tensor encode(const CellBatch& batch);
   torch::Tensor decode(const torch::Tensor& latent);
   // Mean reconstruction loss of the batch (per cell and gene).
   torch::Tensor loss(const CellBatch& batch);
   const AutoencoderOptions& options() const { return options_; }
 
  private:
-  torch::Tensor first_layer(const torch::Tensor& input);
+  torch::Tensor first_layer(const CellBatch& batch);
   AutoencoderOptions options_;
-  torch::nn::Linear input_layer{nullptr};
+  // First layer as genes x width (the transpose of nn::Linear's weight), so that the rows of the
+  // expressed genes are contiguous for the sparse path.
+  torch::Tensor input_weight, input_bias;
   torch::nn::Sequential encoder_rest{nullptr};
   torch::nn::Sequential decoder{nullptr};
   torch::Tensor log_theta;  // per-gene inverse dispersion (nb)

@@ -13,25 +13,23 @@ torch::Tensor dense_rows(const CsrMatrix& matrix, std::span<const int64_t> rows)
   return out;
 }
 
-torch::Tensor sparse_rows(const CsrMatrix& matrix, std::span<const int64_t> rows) {
+SparseRows sparse_rows(const CsrMatrix& matrix, std::span<const int64_t> rows) {
   int64_t nnz = 0;
   for (int64_t r : rows) nnz += matrix.row_nnz(r);
-  torch::Tensor indices = torch::empty({2, nnz}, torch::kLong);
-  torch::Tensor values = torch::empty({nnz});
-  auto idx = indices.accessor<int64_t, 2>();
-  float* v = values.data_ptr<float>();
+  SparseRows out{torch::empty({nnz}, torch::kLong), torch::empty({static_cast<int64_t>(rows.size())}, torch::kLong),
+                 torch::empty({nnz})};
+  int64_t* index = out.indices.data_ptr<int64_t>();
+  int64_t* offset = out.offsets.data_ptr<int64_t>();
+  float* value = out.values.data_ptr<float>();
   int64_t k = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
-    int64_t r = rows[i];
-    for (auto j = matrix.indptr[r]; j < matrix.indptr[r + 1]; ++j, ++k) {
-      idx[0][k] = static_cast<int64_t>(i);
-      idx[1][k] = matrix.indices[j];
-      v[k] = matrix.data[j];
+    offset[i] = k;
+    for (auto j = matrix.indptr[rows[i]]; j < matrix.indptr[rows[i] + 1]; ++j, ++k) {
+      index[k] = matrix.indices[j];
+      value[k] = matrix.data[j];
     }
   }
-  // Rows ascending and columns sorted within rows: already in coalesced order.
-  return torch::_sparse_coo_tensor_unsafe(indices, values, {static_cast<int64_t>(rows.size()), matrix.cols})
-      ._coalesced_(true);
+  return out;
 }
 
 torch::Tensor gather(const std::vector<double>& values, std::span<const int64_t> rows) {

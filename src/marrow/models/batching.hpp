@@ -10,8 +10,11 @@ namespace marrow::models {
 
 // [rows, cols] float32 tensor of the given rows.
 torch::Tensor dense_rows(const CsrMatrix& matrix, std::span<const int64_t> rows);
-// The same rows as a sparse COO tensor (coalesced).
-torch::Tensor sparse_rows(const CsrMatrix& matrix, std::span<const int64_t> rows);
+// The same rows as gene indices, per-row offsets and values (the sparse first-layer input).
+struct SparseRows {
+  torch::Tensor indices, offsets, values;
+};
+SparseRows sparse_rows(const CsrMatrix& matrix, std::span<const int64_t> rows);
 // [rows] float32 tensor of values[row].
 torch::Tensor gather(const std::vector<double>& values, std::span<const int64_t> rows);
 // [n, cols] float32 tensor of a dense row-major matrix's rows.

@@ -1,0 +1,78 @@
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "cli.hpp"
+#include "marrow/workflow/autoencoder.hpp"
+
+namespace marrow::cli {
+
+void add_training_options(CLI::App& command, train::TrainOptions& train) {
+  command.add_option("--epochs", train.epochs, "Training epochs (at most)")->capture_default_str()->check(CLI::PositiveNumber);
+  command.add_option("--batch-size", train.batch_size, "Cells per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  command.add_option("--lr", train.learning_rate, "Peak learning rate (AdamW, warm-up then cosine decay)")->capture_default_str();
+  command.add_option("--weight-decay", train.weight_decay, "AdamW weight decay")->capture_default_str();
+  command.add_option("--patience", train.patience, "Stop after this many epochs without validation improvement (0: never)")
+      ->capture_default_str();
+  command.add_option("--metrics", train.metrics, "Write per-epoch metrics as JSON lines to this file");
+  command.add_option("--checkpoint", train.checkpoint, "Checkpoint file (default: OUT.ckpt), written after every epoch");
+  command.add_flag("--resume", train.resume, "Continue from the checkpoint of an interrupted run");
+  command.add_option("--stop-after", train.stop_after, "Stop after N epochs of this run, keeping the checkpoint (for --resume)");
+}
+
+void add_pretrain_command(CLI::App& app) {
+  auto* pretrain = app.add_subcommand("pretrain", "Pretrain a foundation model on cells");
+  pretrain->require_subcommand(1);
+
+  auto o = std::make_shared<workflow::PretrainOptions>();
+  o->split.validation_fraction = 0.1;
+  o->preprocess.qc.min_cells = 3;
+  auto loss = std::make_shared<std::string>("mse");
+  auto* ae = pretrain->add_subcommand("ae", "Fully connected autoencoder (genes -> 1024 -> 512 -> 256 latent)");
+  add_data_options(*ae, o->data);
+  add_split_options(*ae, o->split, true);
+  ae->add_option("--latent", o->model.latent, "Latent size")->capture_default_str()->check(CLI::PositiveNumber);
+  ae->add_option("--hidden", o->model.hidden, "Hidden layer widths, encoder order (decoder mirrors)")->capture_default_str()
+      ->delimiter(',');
+  ae->add_option("--activation", o->model.activation, "relu, gelu, elu or tanh")->capture_default_str();
+  ae->add_option("--norm", o->model.norm, "layernorm, batchnorm or none")->capture_default_str();
+  ae->add_option("--dropout", o->model.dropout, "Dropout after each hidden layer")->capture_default_str();
+  ae->add_option("--input-dropout", o->model.input_dropout, "Denoising: drop this share of input genes in training")
+      ->capture_default_str();
+  ae->add_option("--loss", *loss, "mse (log-normalised), poisson or nb (counts given library size)")->capture_default_str();
+  ae->add_option("--input-layer", o->input_layer, "dense, sparse or auto")->capture_default_str();
+  ae->add_option("--min-cells", o->preprocess.qc.min_cells, "QC: keep genes seen in this many training cells")
+      ->capture_default_str();
+  ae->add_option("--min-genes", o->preprocess.qc.min_genes, "QC: minimum genes per cell")->capture_default_str();
+  ae->add_option("--n-top-genes", o->preprocess.n_top_genes, "With --hvg: genes kept")->capture_default_str();
+  auto hvg = std::make_shared<std::string>("none");
+  ae->add_option("--hvg", *hvg, "Input genes: none (all QC-kept genes), seurat_v3 or seurat")->capture_default_str();
+  ae->add_flag("--scale", o->preprocess.scale, "Standardise input genes");
+  add_training_options(*ae, o->train);
+  ae->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
+  ae->callback([o, loss, hvg] {
+    o->model.loss = models::parse_loss(*loss);
+    o->preprocess.hvg = preprocess::parse_hvg_flavor(*hvg);
+    o->train.seed = o->split.seed;
+    workflow::PretrainSummary s = workflow::pretrain_autoencoder(*o);
+    if (s.completed)
+      spdlog::info("wrote {} ({} genes; {} training and {} validation cells; best epoch {} of {})", o->out, s.genes,
+                   s.train_cells, s.validation_cells, s.best_epoch, s.epochs_run);
+  });
+}
+
+void add_embed_command(CLI::App& app) {
+  auto o = std::make_shared<workflow::EmbedOptions>();
+  auto* cmd = app.add_subcommand("embed", "Embed cells with a pretrained model: obsm['X_marrow']");
+  cmd->add_option("--model,-m", o->model, "Model file (.marrow)")->required();
+  add_data_options(*cmd, o->data);
+  cmd->add_option("--key", o->key, "obsm key of the embedding")->capture_default_str();
+  cmd->add_flag("--case-insensitive", o->case_insensitive, "Match gene names ignoring case");
+  cmd->add_option("--out,-o", o->out, "Output .h5ad")->required();
+  cmd->callback([o] {
+    int64_t n = workflow::embed(*o);
+    spdlog::info("wrote {} embeddings to {} (obsm['{}'])", n, o->out, o->key);
+  });
+}
+
+}  // namespace marrow::cli

@@ -1,0 +1,187 @@
+#include "marrow/workflow/autoencoder.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fmt/ranges.h>
+
+#include "marrow/core/atomic_file.hpp"
+#include "marrow/core/checksum.hpp"
+#include "marrow/core/error.hpp"
+#include "marrow/core/version.hpp"
+#include "marrow/io/h5ad_writer.hpp"
+#include "marrow/io/load.hpp"
+#include "marrow/models/autoencoder.hpp"
+#include "marrow/models/batching.hpp"
+#include "marrow/models/model_file.hpp"
+#include "marrow/train/trainer.hpp"
+
+namespace marrow::workflow {
+
+namespace {
+
+constexpr const char* kKind = "autoencoder";
+
+// Sparse input pays for stored values only; below this density it beats the dense first layer
+// (measured in bench/: docs/autoencoder.md).
+constexpr double kSparseInputDensity = 0.25;
+
+struct Inputs {
+  const preprocess::Preprocessor* preprocessor;
+  const preprocess::Preprocessor::ModelInput* data;
+  bool sparse;
+  bool counts;
+
+  models::CellBatch batch(std::span<const int64_t> rows) const {
+    models::CellBatch b;
+    b.input = models::dense_rows(data->log_normalised, rows);
+    // Standardisation makes every value non-zero, so a scaled input is always dense.
+    if (preprocessor->scales()) preprocessor->scale_rows(b.input.data_ptr<float>(), b.input.size(0));
+    else if (sparse) {
+      models::SparseRows s = models::sparse_rows(data->log_normalised, rows);
+      b.sparse = {s.indices, s.offsets, s.values};
+    }
+    if (counts) {
+      b.counts = models::dense_rows(data->counts, rows);
+      b.library = models::gather(data->library_size, rows);
+    }
+    return b;
+  }
+};
+
+bool choose_sparse(const std::string& mode, const CsrMatrix& m, bool scaled) {
+  if (mode == "dense" || scaled) return false;
+  if (mode == "sparse") return true;
+  if (mode != "auto") fail("input layer must be dense, sparse or auto, got '{}'", mode);
+  return m.density() < kSparseInputDensity;
+}
+
+}  // namespace
+
+PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
+  if (options.out.empty()) fail("pretrain: --out is required");
+  check_output_directory(options.out);
+  AnnData data = load_cells(options.data);
+  Parts parts = resolve_parts(data.obs, options.split, options.data.path);
+  AnnData train_cells = data.select_cells(parts.train);
+  preprocess::Preprocessor preprocessor = preprocess::Preprocessor::fit(train_cells, options.preprocess);
+  spdlog::info("preprocessing fitted on {} training cells: {}", train_cells.n_cells(), preprocessor.summary());
+  auto train_input = preprocessor.model_input(train_cells);
+  auto validation_input = preprocessor.model_input(data.select_cells(parts.validation));
+
+  models::AutoencoderOptions model_options = options.model;
+  model_options.n_genes = static_cast<int64_t>(preprocessor.output_genes().size());
+  torch::manual_seed(options.train.seed);
+  models::Autoencoder model(model_options);
+  bool counts = model_options.loss != models::ReconstructionLoss::Mse;
+  bool sparse = choose_sparse(options.input_layer, train_input.log_normalised, preprocessor.scales());
+  spdlog::info("autoencoder {} genes -> {} -> {} latent, {} loss, {} input layer (density {:.3f})", model_options.n_genes,
+               fmt::join(model_options.hidden, " -> "), model_options.latent, models::loss_name(model_options.loss),
+               sparse ? "sparse" : "dense", train_input.log_normalised.density());
+
+  Inputs train_batches{&preprocessor, &train_input, sparse, counts};
+  Inputs validation_batches{&preprocessor, &validation_input, sparse, counts};
+  std::vector<int64_t> validation_rows(validation_input.log_normalised.rows);
+  for (size_t i = 0; i < validation_rows.size(); ++i) validation_rows[i] = static_cast<int64_t>(i);
+
+  train::TrainOptions train_options = options.train;
+  if (train_options.checkpoint.empty()) train_options.checkpoint = options.out + ".ckpt";
+  if (train_options.label == "train") train_options.label = "pretrain ae";
+  train::TrainResult result = train::fit(
+      *model, train_input.log_normalised.rows,
+      [&](const std::vector<int64_t>& rows) { return model->loss(train_batches.batch(rows)); },
+      validation_rows.empty() ? train::ValidationLoss{}
+                              : train::ValidationLoss([&] {
+                                  return train::evaluate_in_batches(*model, validation_rows, 1024, [&](const std::vector<int64_t>& rows) {
+                                    return model->loss(validation_batches.batch(rows));
+                                  });
+                                }),
+      train_options);
+
+  PretrainSummary summary;
+  summary.train_cells = train_input.log_normalised.rows;
+  summary.validation_cells = validation_input.log_normalised.rows;
+  summary.genes = model_options.n_genes;
+  summary.epochs_run = result.history.empty() ? 0 : result.history.back().epoch;
+  summary.best_epoch = result.best_epoch;
+  summary.best_validation = result.best_validation;
+  summary.completed = result.completed;
+  if (!result.completed) {
+    spdlog::info("stopped after epoch {} as asked; continue with --resume (checkpoint {})", summary.epochs_run,
+                 train_options.checkpoint);
+    return summary;
+  }
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& r : result.history) history.push_back(r.to_json());
+  nlohmann::json meta = {
+      {"model", model_options.to_json()},
+      {"preprocessing", preprocessor.to_json()},
+      {"input_layer", sparse ? "sparse" : "dense"},
+      {"run",
+       {{"marrow_version", kVersion},
+        {"command", "pretrain ae"},
+        {"input", options.data.path},
+        {"input_crc32", file_crc32(options.data.path)},
+        {"matrix", options.data.matrix},
+        {"cells", options.data.cells},
+        {"seed", options.train.seed},
+        {"epochs", options.train.epochs},
+        {"batch_size", options.train.batch_size},
+        {"learning_rate", options.train.learning_rate},
+        {"best_epoch", result.best_epoch},
+        {"train_cells", summary.train_cells},
+        {"validation_cells", summary.validation_cells},
+        {"history", history},
+        {"split", parts.split ? parts.split->to_json() : nlohmann::json(nullptr)}}}};
+  models::save_model(options.out, kKind, meta, *model);
+  std::error_code ec;
+  std::filesystem::remove(train_options.checkpoint, ec);  // the finished model supersedes it
+  return summary;
+}
+
+int64_t embed(const EmbedOptions& options) {
+  if (options.out.empty()) fail("embed: --out is required");
+  check_output_directory(options.out);
+  models::ModelHeader header = models::read_model_header(options.model, kKind);
+  models::AutoencoderOptions model_options;
+  preprocess::Preprocessor preprocessor;
+  try {
+    model_options = models::AutoencoderOptions::from_json(header.meta.at("model"));
+    preprocessor = preprocess::Preprocessor::from_json(header.meta.at("preprocessing"));
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: model metadata is incomplete: {}", options.model, e.what());
+  }
+  models::Autoencoder model(model_options);
+  models::load_model_weights(options.model, *model);
+  model->eval();
+
+  AnnData data = load_cells(options.data);
+  AlignOptions align;
+  align.case_insensitive = options.case_insensitive;
+  auto input = preprocessor.model_input(data, align);
+  bool sparse = header.meta.value("input_layer", "dense") == "sparse" && !preprocessor.scales();
+  Inputs batches{&preprocessor, &input, sparse, false};
+  DenseMatrix embedding{data.n_cells(), model_options.latent, std::vector<float>(data.n_cells() * model_options.latent)};
+  torch::NoGradGuard no_grad;
+  for (int64_t start = 0; start < data.n_cells(); start += options.batch_size) {
+    std::vector<int64_t> rows;
+    for (int64_t r = start; r < std::min(data.n_cells(), start + options.batch_size); ++r) rows.push_back(r);
+    torch::Tensor z = model->encode(batches.batch(rows)).contiguous();
+    std::copy(z.data_ptr<float>(), z.data_ptr<float>() + z.numel(), embedding.values.begin() + start * model_options.latent);
+  }
+
+  io::H5adAdditions additions;
+  additions.obsm[options.key] = std::move(embedding);
+  additions.uns["marrow_embed"] = {{"model", options.model},
+                                   {"key", options.key},
+                                   {"marrow_version", kVersion},
+                                   {"model_input", header.meta["run"].value("input", "")},
+                                   {"genes", preprocessor.output_genes().size()}};
+  bool whole_h5ad = options.data.cells.empty() && io::detect_format(options.data.path) == io::InputFormat::H5ad &&
+                    options.data.labels.empty();
+  if (whole_h5ad) io::write_h5ad_with_additions(options.data.path, options.out, additions);
+  else io::write_h5ad(options.out, data, additions);  // the selected cells (or a 10x input) as a new file
+  return data.n_cells();
+}
+
+}  // namespace marrow::workflow

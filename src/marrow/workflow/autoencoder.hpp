@@ -1,0 +1,44 @@
+#pragma once
+// Autoencoder pretraining and embedding as library calls (the CLI's `pretrain ae` and `embed`).
+#include <string>
+
+#include "marrow/models/autoencoder_options.hpp"
+#include "marrow/preprocess/pipeline.hpp"
+#include "marrow/train/train_options.hpp"
+#include "marrow/workflow/parts.hpp"
+#include "marrow/workflow/prepare.hpp"
+
+namespace marrow::workflow {
+
+struct PretrainOptions {
+  DataSpec data;
+  SplitChoice split;  // pretrain on the training part only; validation part for early stopping
+  preprocess::PreprocessOptions preprocess;
+  models::AutoencoderOptions model;  // n_genes is set from the preprocessing
+  train::TrainOptions train;
+  std::string input_layer = "auto";  // dense, sparse, or auto (sparse when X is sparse enough)
+  std::string out;                   // .marrow model file
+};
+
+struct PretrainSummary {
+  int64_t train_cells = 0, validation_cells = 0, genes = 0;
+  int epochs_run = 0, best_epoch = 0;
+  double best_validation = 0;
+  bool completed = true;
+};
+
+PretrainSummary pretrain_autoencoder(const PretrainOptions& options);
+
+struct EmbedOptions {
+  std::string model;
+  DataSpec data;
+  std::string out;            // .h5ad: the input with obsm[key] (and the selected cells only, if --cells)
+  std::string key = "X_marrow";
+  bool case_insensitive = false;
+  int64_t batch_size = 1024;
+};
+
+// Returns the number of cells embedded.
+int64_t embed(const EmbedOptions& options);
+
+}  // namespace marrow::workflow
