@@ -286,6 +286,22 @@ AnnData read_h5ad(const std::string& path, const H5adReadOptions& options) {
     for (int64_t r = options.rows->begin; r < options.rows->end; ++r) block.push_back(r);
     data.obs = data.obs.subset(block);
   }
+  if (options.read_obsm) {
+    for (const auto& key : group_children(file, "obsm")) {
+      if (!file.is_dataset("obsm/" + key)) continue;  // dataframes in obsm are not embeddings
+      auto info = h5::dataset_info(file, "obsm/" + key);
+      if (info.shape.size() != 2 || (info.value_class != h5::ValueClass::Float && info.value_class != h5::ValueClass::Integer))
+        continue;
+      DenseMatrix m{info.shape[0], info.shape[1], {}};
+      if (options.rows) {
+        m.rows = options.rows->end - options.rows->begin;
+        m.values = h5::read_numeric<float>(file, "obsm/" + key, options.rows->begin, m.rows);
+      } else {
+        m.values = h5::read_numeric<float>(file, "obsm/" + key);
+      }
+      data.obsm[key] = std::move(m);
+    }
+  }
   if (options.read_matrix) {
     data.X = read_matrix(file, matrix, options.rows);
   } else {

@@ -20,6 +20,7 @@ struct H5adReadOptions {
   // Which matrix is the cells x genes data: "X", "raw/X" (with raw/var as genes) or "layers/NAME".
   std::string matrix = "X";
   bool read_matrix = true;        // false: obs and var only (X left empty with the right shape)
+  bool read_obsm = true;          // the 2-D numeric obsm entries (embeddings)
   std::optional<RowRange> rows;   // a block of cells; CSR and dense read only that block from disk
 };
 

@@ -161,7 +161,9 @@ void write_new_file(const std::string& path, const AnnData& data, const H5adAddi
   write_dataframe(file, "obs", data.obs);
   write_dataframe(file, "var", data.var);
   for (const char* name : {"layers", "obsp", "varp"}) ensure_dict_group(file, name);
-  apply_additions(file, additions);
+  io::H5adAdditions all = additions;
+  for (const auto& [key, m] : data.obsm) all.obsm.emplace(key, m);  // additions win over existing keys
+  apply_additions(file, all);
   file.flush();
 }
 
@@ -171,6 +173,8 @@ void write_h5ad(const std::string& path, const AnnData& data, const H5adAddition
   if (static_cast<int64_t>(data.obs.rows()) != data.n_cells() || static_cast<int64_t>(data.var.rows()) != data.n_genes())
     fail("{}: internal: X is {} x {} but obs/var have {}/{} rows", path, data.n_cells(), data.n_genes(), data.obs.rows(), data.var.rows());
   check_additions(additions, data.n_cells(), data.n_genes(), path);
+  for (const auto& [key, m] : data.obsm)
+    if (m.rows != data.n_cells()) fail("{}: internal: obsm['{}'] has {} rows for {} cells", path, key, m.rows, data.n_cells());
   AtomicOutput out(path);
   write_new_file(out.temp_path().string(), data, additions);
   out.commit();

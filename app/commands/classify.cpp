@@ -1,0 +1,82 @@
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+
+#include "cli.hpp"
+#include "marrow/workflow/classify.hpp"
+
+namespace marrow::cli {
+
+namespace {
+
+void print_metrics(const nlohmann::json& m, bool json) {
+  if (json) {
+    std::cout << m.dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("n {}  accuracy {:.3f}  balanced accuracy {:.3f}  macro F1 {:.3f}", m["n"].get<int64_t>(),
+                           m["accuracy"].get<double>(), m["balanced_accuracy"].get<double>(), m["macro_f1"].get<double>());
+  if (m.contains("auroc") && !m["auroc"].is_null()) std::cout << fmt::format("  AUROC {:.3f}", m["auroc"].get<double>());
+  std::cout << "\n";
+  for (const auto& [name, c] : m["per_class"].items())
+    std::cout << fmt::format("  {:<16} precision {:.3f}  recall {:.3f}  F1 {:.3f}  support {:>6}  predicted {:.1f}%\n", name,
+                             c["precision"].get<double>(), c["recall"].get<double>(), c["f1"].get<double>(),
+                             c["support"].get<int64_t>(), 100 * m["predicted_fraction"][name].get<double>());
+}
+
+}  // namespace
+
+void add_classify_command(CLI::App& app) {
+  auto* classify = app.add_subcommand("classify", "Classifiers on cell embeddings: train, evaluate, predict");
+  classify->require_subcommand(1);
+
+  auto t = std::make_shared<workflow::ClassifyTrainOptions>();
+  auto t_json = std::make_shared<bool>(false);
+  t->split.spec = "random";
+  t->split.validation_fraction = 0.1;
+  t->train.epochs = 100;
+  t->train.patience = 10;
+  auto* train = classify->add_subcommand("train", "Train a classifier; reports metrics on the split's test part");
+  add_data_options(*train, t->data);
+  train->add_option("--embedding", t->embedding, "obsm key of the embedding, or pca (the built-in baseline)")->capture_default_str();
+  train->add_option("--label", t->label, "obs column to predict")->required();
+  train->add_option("--head", t->model.head, "linear or mlp")->capture_default_str();
+  train->add_option("--hidden", t->model.hidden, "mlp hidden widths")->capture_default_str()->delimiter(',');
+  train->add_option("--dropout", t->model.dropout, "mlp dropout")->capture_default_str();
+  train->add_option("--pca-components", t->pca_components, "pca baseline: components")->capture_default_str();
+  train->add_option("--pca-genes", t->pca_genes, "pca baseline: highly variable genes")->capture_default_str();
+  train->add_flag("!--unbalanced", t->balanced, "Do not weight classes by inverse frequency");
+  add_split_options(*train, t->split, true);
+  add_training_options(*train, t->train);
+  train->add_flag("--json", *t_json, "Print the test metrics as JSON");
+  train->add_option("--out,-o", t->out, "Classifier file (.marrow)")->required();
+  train->callback([t, t_json] {
+    t->train.seed = t->split.seed;
+    nlohmann::json metrics = workflow::classify_train(*t);
+    spdlog::info("wrote {}; metrics on the {}:", t->out, metrics["evaluated_on"].get<std::string>());
+    print_metrics(metrics, *t_json);
+  });
+
+  auto e = std::make_shared<workflow::ClassifyApplyOptions>();
+  auto e_json = std::make_shared<bool>(false);
+  auto* evaluate = classify->add_subcommand("evaluate", "Metrics of a trained classifier on labelled cells");
+  evaluate->add_option("--model,-m", e->model, "Classifier file")->required();
+  add_data_options(*evaluate, e->data);
+  evaluate->add_option("--label", e->label, "obs column with the true labels")->required();
+  evaluate->add_flag("--json", *e_json, "Print JSON");
+  evaluate->callback([e, e_json] { print_metrics(workflow::classify_evaluate(*e), *e_json); });
+
+  auto p = std::make_shared<workflow::ClassifyApplyOptions>();
+  auto* predict = classify->add_subcommand("predict", "Predicted class and class probabilities as obs columns");
+  predict->add_option("--model,-m", p->model, "Classifier file")->required();
+  add_data_options(*predict, p->data);
+  predict->add_option("--prefix", p->prefix, "Column prefix: PREFIX_prediction, PREFIX_p_CLASS")->capture_default_str();
+  predict->add_option("--out,-o", p->out, "Output .h5ad")->required();
+  predict->callback([p] {
+    int64_t n = workflow::classify_predict(*p);
+    spdlog::info("wrote predictions for {} cells to {} (obs['{}_prediction'])", n, p->out, p->prefix);
+  });
+}
+
+}  // namespace marrow::cli

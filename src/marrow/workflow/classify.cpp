@@ -1,0 +1,296 @@
+#include "marrow/workflow/classify.hpp"
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "marrow/core/atomic_file.hpp"
+#include "marrow/core/checksum.hpp"
+#include "marrow/core/error.hpp"
+#include "marrow/core/version.hpp"
+#include "marrow/eval/metrics.hpp"
+#include "marrow/io/h5ad_writer.hpp"
+#include "marrow/io/load.hpp"
+#include "marrow/models/batching.hpp"
+#include "marrow/models/classifier.hpp"
+#include "marrow/models/model_file.hpp"
+#include "marrow/preprocess/pipeline.hpp"
+#include "marrow/train/trainer.hpp"
+
+namespace marrow::workflow {
+
+namespace {
+
+constexpr const char* kKind = "classifier";
+
+// Everything a saved classifier holds: the head and, for the PCA baseline, its projection.
+struct BundleImpl : torch::nn::Module {
+  BundleImpl(const models::ClassifierOptions& options, int64_t pca_genes, int64_t pca_components) {
+    classifier = register_module("classifier", models::Classifier(options));
+    if (pca_genes > 0) pca = register_module("pca", models::PcaProjection(pca_genes, pca_components));
+  }
+  models::Classifier classifier{nullptr};
+  models::PcaProjection pca{nullptr};
+};
+TORCH_MODULE(Bundle);
+
+torch::Tensor all_rows_dense(const CsrMatrix& m) {
+  std::vector<int64_t> rows(m.rows);
+  for (int64_t i = 0; i < m.rows; ++i) rows[i] = i;
+  return models::dense_rows(m, rows);
+}
+
+// Features of every cell of `data`: the obsm embedding, or the baseline's scaled log-normalised
+// expression (projected by the bundle's PCA).
+torch::Tensor embedding_features(const AnnData& data, const std::string& key) {
+  auto it = data.obsm.find(key);
+  if (it == data.obsm.end()) {
+    std::vector<std::string> keys;
+    for (const auto& [k, _] : data.obsm) keys.push_back(k);
+    fail("{}: no obsm['{}'] embedding (run `marrow embed` first, or use --embedding pca); the file has: {}", data.source, key,
+         keys.empty() ? "no obsm entries" : fmt::format("{}", fmt::join(keys, ", ")));
+  }
+  const DenseMatrix& m = it->second;
+  return torch::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, torch::kFloat).clone();
+}
+
+torch::Tensor expression_for_pca(const AnnData& data, const preprocess::Preprocessor& preprocessor) {
+  torch::Tensor x = all_rows_dense(preprocessor.transform(data));
+  preprocessor.scale_rows(x.data_ptr<float>(), x.size(0));
+  return x;
+}
+
+std::vector<int> class_indices(const Column& labels, const std::vector<std::string>& classes) {
+  std::vector<int> out(labels.size(), -1);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels.is_missing(i)) continue;
+    auto it = std::find(classes.begin(), classes.end(), labels.text(i));
+    if (it != classes.end()) out[i] = static_cast<int>(it - classes.begin());
+  }
+  return out;
+}
+
+struct Prediction {
+  std::vector<int> predicted;
+  std::vector<float> probabilities;  // n x classes
+};
+
+Prediction predict(Bundle& bundle, const torch::Tensor& features) {
+  bundle->eval();
+  torch::NoGradGuard no_grad;
+  Prediction p;
+  torch::Tensor probabilities = torch::softmax(bundle->classifier->forward(features), 1).contiguous();
+  torch::Tensor predicted = probabilities.argmax(1).to(torch::kInt).contiguous();
+  p.predicted.assign(predicted.data_ptr<int>(), predicted.data_ptr<int>() + predicted.numel());
+  p.probabilities.assign(probabilities.data_ptr<float>(), probabilities.data_ptr<float>() + probabilities.numel());
+  return p;
+}
+
+torch::Tensor take(const torch::Tensor& t, const std::vector<int64_t>& rows) {
+  return t.index_select(0, torch::tensor(rows, torch::kLong));
+}
+
+struct LoadedClassifier {
+  models::ModelHeader header;
+  Bundle bundle{nullptr};
+  std::vector<std::string> classes;
+  std::optional<preprocess::Preprocessor> preprocessor;  // the PCA baseline's
+  std::string embedding;
+};
+
+LoadedClassifier load_classifier(const std::string& path) {
+  LoadedClassifier c;
+  c.header = models::read_model_header(path, kKind);
+  try {
+    const auto& meta = c.header.meta;
+    c.classes = meta.at("classes").get<std::vector<std::string>>();
+    c.embedding = meta.at("features").at("embedding");
+    int64_t pca_genes = 0, pca_components = 0;
+    if (c.embedding == "pca") {
+      c.preprocessor = preprocess::Preprocessor::from_json(meta.at("features").at("preprocessing"));
+      pca_genes = static_cast<int64_t>(c.preprocessor->output_genes().size());
+      pca_components = meta.at("features").at("components");
+    }
+    c.bundle = Bundle(models::ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: classifier metadata is incomplete: {}", path, e.what());
+  }
+  models::load_model_weights(path, *c.bundle);
+  return c;
+}
+
+torch::Tensor features_of(LoadedClassifier& c, const AnnData& data) {
+  if (c.embedding != "pca") return embedding_features(data, c.embedding);
+  torch::NoGradGuard no_grad;
+  return c.bundle->pca->forward(expression_for_pca(data, *c.preprocessor));
+}
+
+}  // namespace
+
+nlohmann::json classify_train(const ClassifyTrainOptions& o) {
+  if (o.out.empty()) fail("classify train: --out is required");
+  if (o.label.empty()) fail("classify train: --label is required");
+  check_output_directory(o.out);
+  AnnData all = load_cells(o.data);
+  const Column& label_column = all.obs.require(o.label);
+  std::vector<int64_t> labelled;
+  for (size_t i = 0; i < label_column.size(); ++i)
+    if (!label_column.is_missing(i)) labelled.push_back(static_cast<int64_t>(i));
+  AnnData data = all.select_cells(labelled);
+  const Column& labels = data.obs.require(o.label);
+  Parts parts = resolve_parts(data.obs, o.split, o.data.path);
+
+  // Classes: the label values among training cells, in the column's order.
+  std::vector<std::string> classes;
+  for (const auto& [value, count] : labels.subset(parts.train).value_counts())
+    if (count > 0) classes.push_back(value);
+  if (classes.size() < 2)
+    fail("{}: label '{}' has {} class{} among the training cells; a classifier needs at least 2", o.data.path, o.label,
+         classes.size(), classes.size() == 1 ? " ('" + classes.front() + "')" : "es");
+  std::vector<int> y = class_indices(labels, classes);
+
+  nlohmann::json features_meta = {{"embedding", o.embedding}};
+  torch::Tensor features;
+  int64_t pca_genes = 0;
+  std::optional<preprocess::Preprocessor> preprocessor;
+  if (o.embedding == "pca") {
+    preprocess::PreprocessOptions p;
+    p.qc.min_cells = 3;
+    p.hvg = preprocess::HvgFlavor::SeuratV3;
+    p.n_top_genes = o.pca_genes;
+    p.scale = true;
+    preprocessor = preprocess::Preprocessor::fit(data.select_cells(parts.train), p);
+    pca_genes = static_cast<int64_t>(preprocessor->output_genes().size());
+    features_meta["preprocessing"] = preprocessor->to_json();
+    features_meta["components"] = o.pca_components;
+  }
+  models::ClassifierOptions model_options = o.model;
+  model_options.n_classes = static_cast<int64_t>(classes.size());
+  torch::manual_seed(o.train.seed);
+  if (o.embedding == "pca") {
+    model_options.input_dim = o.pca_components;
+  } else {
+    features = embedding_features(data, o.embedding);
+    model_options.input_dim = features.size(1);
+  }
+  Bundle bundle(model_options, pca_genes, o.pca_components);
+  if (o.embedding == "pca") {
+    torch::Tensor expression = expression_for_pca(data, *preprocessor);
+    bundle->pca->fit(take(expression, parts.train), o.train.seed);
+    torch::NoGradGuard no_grad;
+    features = bundle->pca->forward(expression);
+    spdlog::info("baseline features: {} highly variable genes, scaled, truncated SVD to {} on {} training cells", pca_genes,
+                 o.pca_components, parts.train.size());
+  }
+  bundle->classifier->fit_standardisation(take(features, parts.train));
+
+  // Drop training/validation cells whose label is not a training class (cannot happen for train).
+  torch::Tensor targets = torch::tensor(std::vector<int64_t>(y.begin(), y.end()), torch::kLong);
+  std::vector<int64_t> validation;
+  for (int64_t r : parts.validation)
+    if (y[r] >= 0) validation.push_back(r);
+  torch::Tensor weight = torch::ones({model_options.n_classes});
+  if (o.balanced) {
+    std::vector<double> count(classes.size(), 0);
+    for (int64_t r : parts.train) ++count[y[r]];
+    for (size_t c = 0; c < classes.size(); ++c)
+      weight[c] = static_cast<float>(static_cast<double>(parts.train.size()) / (classes.size() * std::max(count[c], 1.0)));
+  }
+  auto loss_on = [&](const std::vector<int64_t>& rows) {
+    return torch::nn::functional::cross_entropy(bundle->classifier->forward(take(features, rows)), take(targets, rows),
+                                                torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
+  };
+  train::TrainOptions train_options = o.train;
+  if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
+  if (train_options.label == "train") train_options.label = "classify " + o.model.head;
+  std::vector<int64_t> train_rows = parts.train;
+  train::TrainResult result = train::fit(
+      *bundle->classifier, static_cast<int64_t>(train_rows.size()),
+      [&](const std::vector<int64_t>& batch) {
+        std::vector<int64_t> rows;
+        for (int64_t i : batch) rows.push_back(train_rows[i]);
+        return loss_on(rows);
+      },
+      validation.empty() ? train::ValidationLoss{}
+                         : train::ValidationLoss([&] { return train::evaluate_in_batches(*bundle->classifier, validation, 4096, loss_on); }),
+      train_options);
+  if (!result.completed) fail("classify train: stopped after epoch {} as asked (--stop-after); resume with --resume", result.history.back().epoch);
+
+  std::vector<int64_t> test = parts.test.empty() ? parts.train : parts.test;
+  Prediction p = predict(bundle, take(features, test));
+  std::vector<int> truth;
+  for (int64_t r : test) truth.push_back(y[r]);
+  nlohmann::json metrics = eval::classification_metrics(classes, truth, p.predicted, p.probabilities);
+  metrics["evaluated_on"] = parts.test.empty() ? "training cells (no test part)" : "test part of the split";
+
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& r : result.history) history.push_back(r.to_json());
+  nlohmann::json meta = {{"model", model_options.to_json()},
+                         {"classes", classes},
+                         {"label", o.label},
+                         {"features", features_meta},
+                         {"balanced_class_weights", o.balanced},
+                         {"test_metrics", metrics},
+                         {"run",
+                          {{"marrow_version", kVersion},
+                           {"command", "classify train"},
+                           {"input", o.data.path},
+                           {"input_crc32", file_crc32(o.data.path)},
+                           {"cells", o.data.cells},
+                           {"seed", o.train.seed},
+                           {"best_epoch", result.best_epoch},
+                           {"history", history},
+                           {"split", parts.split ? parts.split->to_json() : nlohmann::json(nullptr)}}}};
+  models::save_model(o.out, kKind, meta, *bundle);
+  std::error_code ec;
+  std::filesystem::remove(train_options.checkpoint, ec);
+  return metrics;
+}
+
+nlohmann::json classify_evaluate(const ClassifyApplyOptions& o) {
+  if (o.label.empty()) fail("classify evaluate: --label is required");
+  LoadedClassifier c = load_classifier(o.model);
+  AnnData data = load_cells(o.data);
+  const Column& labels = data.obs.require(o.label);
+  std::vector<int64_t> labelled;
+  for (size_t i = 0; i < labels.size(); ++i)
+    if (!labels.is_missing(i)) labelled.push_back(static_cast<int64_t>(i));
+  if (labelled.empty()) fail("{}: no selected cell has a value in '{}'", o.data.path, o.label);
+  data = data.select_cells(labelled);
+  Prediction p = predict(c.bundle, features_of(c, data));
+  nlohmann::json metrics =
+      eval::classification_metrics(c.classes, class_indices(data.obs.require(o.label), c.classes), p.predicted, p.probabilities);
+  int64_t unseen = 0;
+  for (int t : class_indices(data.obs.require(o.label), c.classes)) unseen += t < 0;
+  if (unseen > 0) {
+    metrics["cells_with_unseen_label"] = unseen;
+    spdlog::warn("{}: {} cells have a '{}' value the classifier never saw; they count as errors", o.data.path, unseen, o.label);
+  }
+  return metrics;
+}
+
+int64_t classify_predict(const ClassifyApplyOptions& o) {
+  if (o.out.empty()) fail("classify predict: --out is required");
+  check_output_directory(o.out);
+  LoadedClassifier c = load_classifier(o.model);
+  AnnData data = load_cells(o.data);
+  Prediction p = predict(c.bundle, features_of(c, data));
+  io::H5adAdditions additions;
+  std::vector<std::string> names;
+  for (int k : p.predicted) names.push_back(c.classes[k]);
+  additions.obs_columns.push_back(Column::make_categorical(o.prefix + "_prediction", names, c.classes));
+  for (size_t k = 0; k < c.classes.size(); ++k) {
+    std::vector<double> probability(data.n_cells());
+    for (int64_t i = 0; i < data.n_cells(); ++i) probability[i] = p.probabilities[i * c.classes.size() + k];
+    additions.obs_columns.push_back(Column::make_floats(o.prefix + "_p_" + c.classes[k], probability));
+  }
+  additions.uns["marrow_classify"] = {{"model", o.model}, {"classes", c.classes}, {"label", c.header.meta.value("label", "")},
+                                      {"marrow_version", kVersion}};
+  bool whole_h5ad = o.data.cells.empty() && o.data.labels.empty() && io::detect_format(o.data.path) == io::InputFormat::H5ad;
+  if (whole_h5ad) io::write_h5ad_with_additions(o.data.path, o.out, additions);
+  else io::write_h5ad(o.out, data, additions);
+  return data.n_cells();
+}
+
+}  // namespace marrow::workflow

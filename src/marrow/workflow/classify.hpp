@@ -1,0 +1,43 @@
+#pragma once
+// Classifiers on cell embeddings (`marrow classify train|evaluate|predict`), and the baseline users
+// reach for first, built in: `--embedding pca` = log-normalise, 3,000 highly variable genes,
+// scale, truncated SVD to 256 dimensions fitted on the training cells, then the chosen head.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "marrow/models/classifier_options.hpp"
+#include "marrow/train/train_options.hpp"
+#include "marrow/workflow/parts.hpp"
+#include "marrow/workflow/prepare.hpp"
+
+namespace marrow::workflow {
+
+struct ClassifyTrainOptions {
+  DataSpec data;
+  std::string embedding = "X_marrow";  // an obsm key, or "pca"
+  int64_t pca_components = 256;
+  int64_t pca_genes = 3000;
+  std::string label;
+  SplitChoice split;                   // its test part gives the reported metrics
+  models::ClassifierOptions model;
+  train::TrainOptions train;
+  bool balanced = true;                // class weights n / (k n_c)
+  std::string out;
+};
+
+// Trains, saves the model and returns the metrics on the split's test part (or on the training
+// cells, marked so, when the split has no test part).
+nlohmann::json classify_train(const ClassifyTrainOptions& options);
+
+struct ClassifyApplyOptions {
+  std::string model;
+  DataSpec data;
+  std::string label;        // evaluate: the true labels
+  std::string out;          // predict: output .h5ad
+  std::string prefix = "marrow";
+};
+
+nlohmann::json classify_evaluate(const ClassifyApplyOptions& options);
+int64_t classify_predict(const ClassifyApplyOptions& options);
+
+}  // namespace marrow::workflow
