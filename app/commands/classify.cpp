@@ -36,6 +36,7 @@ void add_classify_command(CLI::App& app) {
   t->split.spec = "random";
   t->split.validation_fraction = 0.1;
   t->train.epochs = 100;
+  t->train.batch_size = 64;  // small labelled sets still get many optimizer steps
   t->train.patience = 10;
   auto* train = classify->add_subcommand("train", "Train a classifier; reports metrics on the split's test part");
   add_data_options(*train, t->data);
