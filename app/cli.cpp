@@ -20,8 +20,12 @@ void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_req
 }
 
 void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool validation) {
-  command.add_option("--split", choice.spec, "Train on the training part of a new split: random, stratified:COL, group:COL");
-  command.add_option("--split-file", choice.file, "Train on the training part of a saved split (JSON, from marrow split)");
+  auto* spec = command.add_option("--split", choice.spec, "Train on the training part of a new split: random, stratified:COL, group:COL");
+  if (!choice.spec.empty()) spec->capture_default_str();
+  auto* file = command.add_option("--split-file", choice.file, "Train on the training part of a saved split (JSON, from marrow split)");
+  spec->excludes(file);
+  // A saved split replaces the command's default split kind.
+  file->each([&choice](const std::string&) { choice.spec.clear(); });
   command.add_option("--stratify", choice.stratify, "With --split group:COL: hold out groups within each value of this column");
   command.add_option("--test-fraction", choice.test_fraction, "With --split: held-out share (of groups for group:COL)")
       ->capture_default_str();

@@ -65,6 +65,8 @@ void add_classify_command(CLI::App& app) {
   evaluate->add_option("--model,-m", e->model, "Classifier file")->required();
   add_data_options(*evaluate, e->data);
   evaluate->add_option("--label", e->label, "obs column with the true labels")->required();
+  evaluate->add_option("--split-file", e->split_file, "Evaluate only the cells of one part of this split");
+  evaluate->add_option("--part", e->part, "With --split-file: train, validation or test")->capture_default_str();
   evaluate->add_flag("--json", *e_json, "Print JSON");
   evaluate->callback([e, e_json] { print_metrics(workflow::classify_evaluate(*e), *e_json); });
 

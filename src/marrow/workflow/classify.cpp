@@ -7,6 +7,7 @@
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/checksum.hpp"
+#include "marrow/core/json_util.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/version.hpp"
 #include "marrow/eval/metrics.hpp"
@@ -252,6 +253,11 @@ nlohmann::json classify_evaluate(const ClassifyApplyOptions& o) {
   if (o.label.empty()) fail("classify evaluate: --label is required");
   LoadedClassifier c = load_classifier(o.model);
   AnnData data = load_cells(o.data);
+  if (!o.split_file.empty()) {
+    std::vector<int64_t> rows = Split::from_json(read_json_file(o.split_file)).rows(data.obs, o.part);
+    if (rows.empty()) fail("{}: no selected cell is in the {} part of {}", o.data.path, o.part, o.split_file);
+    data = data.select_cells(rows);
+  }
   const Column& labels = data.obs.require(o.label);
   std::vector<int64_t> labelled;
   for (size_t i = 0; i < labels.size(); ++i)

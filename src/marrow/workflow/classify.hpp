@@ -33,6 +33,8 @@ struct ClassifyApplyOptions {
   std::string model;
   DataSpec data;
   std::string label;        // evaluate: the true labels
+  std::string split_file;   // evaluate: only the cells of this split's `part`
+  std::string part = "test";
   std::string out;          // predict: output .h5ad
   std::string prefix = "marrow";
 };
