@@ -35,8 +35,14 @@ nlohmann::json info(const std::string& env) {
 TEST(Blas, SelectsTheFastKernelWithoutUserSettings) {
   std::string expected = runtime::preferred_openblas_coretype(cpuinfo());
   if (expected.empty()) GTEST_SKIP() << "CPU has neither AVX2 nor AVX-512: no faster kernel to select";
-  nlohmann::json fast = info("");
-  nlohmann::json slow = info("OPENBLAS_CORETYPE=Prescott");
+  // Alternate the two runs and keep the best of each, so that a passing load on the machine does
+  // not decide the ratio.
+  nlohmann::json fast = info(""), slow = info("OPENBLAS_CORETYPE=Prescott");
+  for (int round = 0; round < 1; ++round) {
+    nlohmann::json f = info(""), s = info("OPENBLAS_CORETYPE=Prescott");
+    if (f["matmul"]["gflops"] > fast["matmul"]["gflops"]) fast = f;
+    if (s["matmul"]["gflops"] > slow["matmul"]["gflops"]) slow = s;
+  }
   ASSERT_TRUE(fast["blas"]["openblas"].get<bool>()) << "LibTorch is not using OpenBLAS: " << fast.dump();
   EXPECT_EQ(fast["blas"]["kernel"], expected);
   EXPECT_EQ(slow["blas"]["kernel"], "Prescott");

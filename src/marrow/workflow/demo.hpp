@@ -1,7 +1,8 @@
 #pragma once
 // The end-to-end pipeline on embedded simulated data: what `marrow demo` runs. It grows as the
 // models land; today: simulate -> inspect -> patient-held-out split -> fit preprocessing on the
-// training patients -> write the transformed data and a short report.
+// training patients -> pretrain the autoencoder on their progenitors -> embed every cell ->
+// malignant-vs-normal heads (and the PCA baseline) -> zero-shot on other lineages -> report.
 #include <cstdint>
 #include <string>
 
