@@ -177,10 +177,7 @@ int64_t embed(const EmbedOptions& options) {
                                    {"marrow_version", kVersion},
                                    {"model_input", header.meta["run"].value("input", "")},
                                    {"genes", preprocessor.output_genes().size()}};
-  bool whole_h5ad = options.data.cells.empty() && io::detect_format(options.data.path) == io::InputFormat::H5ad &&
-                    options.data.labels.empty();
-  if (whole_h5ad) io::write_h5ad_with_additions(options.data.path, options.out, additions);
-  else io::write_h5ad(options.out, data, additions);  // the selected cells (or a 10x input) as a new file
+  write_results(options.data, data, additions, options.out);
   return data.n_cells();
 }
 

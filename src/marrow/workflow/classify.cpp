@@ -293,9 +293,7 @@ int64_t classify_predict(const ClassifyApplyOptions& o) {
   }
   additions.uns["marrow_classify"] = {{"model", o.model}, {"classes", c.classes}, {"label", c.header.meta.value("label", "")},
                                       {"marrow_version", kVersion}};
-  bool whole_h5ad = o.data.cells.empty() && o.data.labels.empty() && io::detect_format(o.data.path) == io::InputFormat::H5ad;
-  if (whole_h5ad) io::write_h5ad_with_additions(o.data.path, o.out, additions);
-  else io::write_h5ad(o.out, data, additions);
+  write_results(o.data, data, additions, o.out);
   return data.n_cells();
 }
 

@@ -24,6 +24,12 @@ AnnData load_cells(const DataSpec& spec) {
   return data.select_cells(rows);
 }
 
+void write_results(const DataSpec& spec, const AnnData& data, const io::H5adAdditions& additions, const std::string& out) {
+  bool whole_h5ad = spec.cells.empty() && spec.labels.empty() && io::detect_format(spec.path) == io::InputFormat::H5ad;
+  if (whole_h5ad) io::write_h5ad_with_additions(spec.path, out, additions);
+  else io::write_h5ad(out, data, additions);
+}
+
 PrepareResult prepare(const PrepareOptions& options) {
   if (options.out.empty()) fail("preprocess: --out is required");
   AnnData data = load_cells(options.data);

@@ -7,6 +7,7 @@
 
 #include "marrow/data/anndata.hpp"
 #include "marrow/data/split.hpp"
+#include "marrow/io/h5ad_writer.hpp"
 #include "marrow/workflow/parts.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 
@@ -21,6 +22,10 @@ struct DataSpec {
 
 // Loads the file and keeps the selected cells (logging how many).
 AnnData load_cells(const DataSpec& spec);
+
+// Writes results for the cells `data` holds: a copy of the input .h5ad with the additions when the
+// spec selects every cell of an .h5ad as it is, otherwise a new file of those cells.
+void write_results(const DataSpec& spec, const AnnData& data, const io::H5adAdditions& additions, const std::string& out);
 
 struct PrepareOptions {
   DataSpec data;
