@@ -13,6 +13,7 @@
 #include "marrow/models/autoencoder.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/sim/simulator.hpp"
+#include "marrow/train/fused_adamw.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 #include "marrow/workflow/classify.hpp"
 #include "support.hpp"
@@ -238,6 +239,35 @@ TEST(Metrics, HandComputedExample) {
   EXPECT_EQ(m["confusion"]["normal"]["malignant"], 1);
   // AUROC of p(malignant): positives 0.7, 0.45; negatives 0.1, 0.2, 0.6 -> 5 of 6 pairs ordered.
   EXPECT_NEAR(m["auroc"].get<double>(), 5.0 / 6, 1e-12);
+}
+
+}  // namespace
+}  // namespace marrow
+
+namespace marrow {
+namespace {
+
+TEST(FusedAdamW, MatchesTorchAdamW) {
+  torch::manual_seed(1);
+  torch::nn::Linear a(64, 32), b(64, 32);
+  {
+    torch::NoGradGuard no_grad;
+    b->weight.copy_(a->weight);
+    b->bias.copy_(a->bias);
+  }
+  auto options = torch::optim::AdamWOptions(3e-3).weight_decay(0.05);
+  torch::optim::AdamW reference(a->parameters(), options), fused(b->parameters(), options);
+  for (int step = 0; step < 25; ++step) {
+    torch::Tensor x = torch::randn({16, 64});
+    reference.zero_grad();
+    a->forward(x).pow(2).mean().backward();
+    reference.step();
+    fused.zero_grad();
+    b->forward(x).pow(2).mean().backward();
+    train::fused_adamw_step(fused);
+  }
+  EXPECT_TRUE(torch::allclose(a->weight, b->weight, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(a->bias, b->bias, 1e-5, 1e-6));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/random.hpp"
+#include "marrow/train/fused_adamw.hpp"
 #include "marrow/train/progress.hpp"
 
 namespace marrow::train {
@@ -183,12 +184,14 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& bat
       lr = schedule(step, total_steps, warmup, o.learning_rate);
       set_learning_rate(optimizer, lr);
       std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
-      optimizer.zero_grad();
+      // Gradients are released rather than zeroed: backward then hands its buffers over instead of
+      // filling zeros and adding into them.
+      for (auto& p : module.parameters()) p.mutable_grad().reset();
       torch::Tensor loss = batch_loss(rows);
       double value = loss.item<double>();
       if (!std::isfinite(value)) fail("{}: the loss became {} at epoch {} (learning rate {:g} too high?)", o.label, value, epoch, lr);
       loss.backward();
-      optimizer.step();
+      fused_adamw_step(optimizer);
       loss_sum += value * static_cast<double>(rows.size());
       seen += static_cast<int64_t>(rows.size());
       progress.update(seen, loss_sum / static_cast<double>(seen));
