@@ -42,7 +42,12 @@ void add_classify_command(CLI::App& app) {
   add_data_options(*train, t->data);
   train->add_option("--embedding", t->embedding, "obsm key of the embedding, or pca (the built-in baseline)")->capture_default_str();
   train->add_option("--label", t->label, "obs column to predict")->required();
-  train->add_option("--head", t->model.head, "linear or mlp")->capture_default_str();
+  train->add_option("--head", t->model.head, "linear, mlp, transformer or gcn")->capture_default_str();
+  train->add_option("--tokens", t->model.tokens, "transformer: tokens the embedding is cut into")->capture_default_str();
+  train->add_option("--width", t->model.width, "transformer: token width")->capture_default_str();
+  train->add_option("--heads", t->model.heads, "transformer: attention heads")->capture_default_str();
+  train->add_option("--layers", t->model.layers, "transformer: encoder layers")->capture_default_str();
+  train->add_option("--neighbours", t->model.neighbours, "gcn: nearest training cells each cell joins")->capture_default_str();
   train->add_option("--hidden", t->model.hidden, "mlp hidden widths")->capture_default_str()->delimiter(',');
   train->add_option("--dropout", t->model.dropout, "mlp dropout")->capture_default_str();
   train->add_option("--pca-components", t->pca_components, "pca baseline: components")->capture_default_str();

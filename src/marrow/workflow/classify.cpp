@@ -185,6 +185,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
                  o.pca_components, parts.train.size());
   }
   bundle->classifier->fit_standardisation(take(features, parts.train));
+  bundle->classifier->set_training_cells(take(features, parts.train));  // gcn: the graph new cells join
 
   // Drop training/validation cells whose label is not a training class (cannot happen for train).
   torch::Tensor targets = torch::tensor(std::vector<int64_t>(y.begin(), y.end()), torch::kLong);
@@ -211,7 +212,11 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
       [&](const std::vector<int64_t>& batch) {
         std::vector<int64_t> rows;
         for (int64_t i : batch) rows.push_back(train_rows[i]);
-        return loss_on(rows);
+        if (model_options.head != "gcn") return loss_on(rows);
+        // gcn: convolve over the whole training graph, take the loss on this batch of its cells.
+        torch::Tensor logits = bundle->classifier->forward_training({}).index_select(0, torch::tensor(batch, torch::kLong));
+        return torch::nn::functional::cross_entropy(logits, take(targets, rows),
+                                                    torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
       },
       validation.empty() ? train::ValidationLoss{}
                          : train::ValidationLoss([&] { return train::evaluate_in_batches(*bundle->classifier, validation, 4096, loss_on); }),
