@@ -76,19 +76,23 @@ std::string run_demo(const DemoOptions& options) {
   embed_options.out = (dir / "embedded.h5ad").string();
   embed(embed_options);
 
-  spdlog::info("[6/7] malignant-vs-normal classifiers on progenitors, against the PCA baseline");
+  spdlog::info("[6/7] malignant-vs-normal classifiers (linear, mlp, transformer, gcn) on progenitors, against the PCA baseline");
   struct Row {
     std::string features, head;
     nlohmann::json progenitor, monocytic, lymphoid;
   };
   std::vector<Row> rows;
-  for (const char* features : {"X_marrow", "pca"}) {
-    for (const char* head : {"linear", "mlp"}) {
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"X_marrow", "linear"}, {"X_marrow", "mlp"}, {"X_marrow", "transformer"}, {"X_marrow", "gcn"},
+      {"pca", "linear"},      {"pca", "mlp"}};
+  for (const auto& [features, head] : runs) {
+    {
       ClassifyTrainOptions c;
       c.data = DataSpec{embed_options.out, "X", "", progenitors};
       c.embedding = features;
       c.label = "malignancy";
       c.model.head = head;
+      c.model.width = 64;  // a small transformer: the demo's embedding has 32 dimensions
       c.split.file = split_path;
       c.split.validation_fraction = 0.1;
       c.train.epochs = 60;
