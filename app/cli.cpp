@@ -54,6 +54,7 @@ int run(int argc, char** argv) {
   add_pretrain_command(app);
   add_embed_command(app);
   add_classify_command(app);
+  add_zeroshot_command(app);
   add_demo_command(app);
 
   auto logger = spdlog::stderr_color_mt("marrow");

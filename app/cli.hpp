@@ -27,6 +27,7 @@ void add_demo_command(CLI::App& app);
 void add_pretrain_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
+void add_zeroshot_command(CLI::App& app);
 
 int run(int argc, char** argv);
 

@@ -27,6 +27,30 @@ void print_metrics(const nlohmann::json& m, bool json) {
 
 }  // namespace
 
+void add_zeroshot_command(CLI::App& app) {
+  auto o = std::make_shared<workflow::ZeroShotOptions>();
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("zeroshot", "Evaluate one classifier, unchanged, on several groups of cells (e.g. lineages)");
+  cmd->add_option("--model,-m", o->evaluate.model, "Classifier file")->required();
+  add_data_options(*cmd, o->evaluate.data);
+  cmd->add_option("--label", o->evaluate.label, "obs column with the true labels")->required();
+  cmd->add_option("--group", o->groups, "NAME:SELECTION, repeatable, e.g. lymphoid:cell_type=B,T,NK")->required();
+  cmd->add_option("--split-file", o->evaluate.split_file, "Evaluate only the cells of one part of this split");
+  cmd->add_option("--part", o->evaluate.part, "With --split-file: train, validation or test")->capture_default_str();
+  cmd->add_flag("--json", *json, "Print JSON: {GROUP: metrics}");
+  cmd->callback([o, json] {
+    nlohmann::json result = workflow::zeroshot(*o);
+    if (*json) {
+      std::cout << result.dump(2) << "\n";
+      return;
+    }
+    for (const auto& [group, metrics] : result.items()) {
+      std::cout << "== " << group << "\n";
+      print_metrics(metrics, false);
+    }
+  });
+}
+
 void add_classify_command(CLI::App& app) {
   auto* classify = app.add_subcommand("classify", "Classifiers on cell embeddings: train, evaluate, predict");
   classify->require_subcommand(1);

@@ -359,3 +359,26 @@ TEST_F(HeadsTest, GcnIsLeakFreeAndInductive) {
 
 }  // namespace
 }  // namespace marrow
+
+namespace marrow {
+namespace {
+
+TEST_F(HeadsTest, ZeroShotEvaluatesEachGroupLikeClassifyEvaluate) {
+  auto options = head_options(data(), "linear", path("zs.marrow"));
+  workflow::classify_train(options);
+  workflow::ZeroShotOptions z;
+  z.evaluate.model = options.out;
+  z.evaluate.data.path = data();
+  z.evaluate.label = "malignancy";
+  z.groups = {"monocytic:lineage=monocytic", "lymphoid:lineage=lymphoid"};
+  nlohmann::json result = workflow::zeroshot(z);
+  ASSERT_TRUE(result.contains("monocytic") && result.contains("lymphoid"));
+  workflow::ClassifyApplyOptions e = z.evaluate;
+  e.data.cells = "lineage=lymphoid";
+  EXPECT_EQ(result["lymphoid"], workflow::classify_evaluate(e));
+  z.groups = {"no-selection"};
+  EXPECT_THROW(workflow::zeroshot(z), Error);
+}
+
+}  // namespace
+}  // namespace marrow

@@ -281,6 +281,21 @@ nlohmann::json classify_evaluate(const ClassifyApplyOptions& o) {
   return metrics;
 }
 
+nlohmann::json zeroshot(const ZeroShotOptions& o) {
+  if (o.groups.empty()) fail("zeroshot: give at least one --group NAME:SELECTION");
+  nlohmann::json result = nlohmann::json::object();
+  for (const auto& group : o.groups) {
+    size_t colon = group.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == group.size())
+      fail("zeroshot: group '{}' must be NAME:SELECTION, e.g. monocytic:cell_type=Mono,ProMono", group);
+    ClassifyApplyOptions evaluate = o.evaluate;
+    std::string selection = group.substr(colon + 1);
+    evaluate.data.cells = evaluate.data.cells.empty() ? selection : evaluate.data.cells + ";" + selection;
+    result[group.substr(0, colon)] = classify_evaluate(evaluate);
+  }
+  return result;
+}
+
 int64_t classify_predict(const ClassifyApplyOptions& o) {
   if (o.out.empty()) fail("classify predict: --out is required");
   check_output_directory(o.out);

@@ -40,6 +40,14 @@ struct ClassifyApplyOptions {
 };
 
 nlohmann::json classify_evaluate(const ClassifyApplyOptions& options);
+
+// Zero-shot transfer: one trained classifier, unchanged, evaluated on several groups of cells
+// (e.g. lineages). Each group is "NAME:SELECTION"; the result maps NAME to its metrics.
+struct ZeroShotOptions {
+  ClassifyApplyOptions evaluate;    // model, data (its --cells narrows every group), label, split part
+  std::vector<std::string> groups;  // "monocytic:cell_type=ProMono,Mono"
+};
+nlohmann::json zeroshot(const ZeroShotOptions& options);
 int64_t classify_predict(const ClassifyApplyOptions& options);
 
 }  // namespace marrow::workflow

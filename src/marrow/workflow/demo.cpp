@@ -37,7 +37,7 @@ std::string run_demo(const DemoOptions& options) {
   SplitOptions split_options = parse_split_spec("group:patient");
   split_options.stratify = "condition";
   split_options.seed = options.seed;
-  AnnData all = load_cells(DataSpec{simulated});
+  AnnData all = load_cells(DataSpec{.path = simulated});
   Split split = make_split(all.obs, split_options);
   write_json_file(split_path, split.to_json());
 
@@ -56,7 +56,7 @@ std::string run_demo(const DemoOptions& options) {
   const std::string progenitors = "lineage=progenitor";
   spdlog::info("[4/7] pretraining the autoencoder on progenitors of the training patients");
   PretrainOptions pretrain;
-  pretrain.data = DataSpec{simulated, "X", "", progenitors};
+  pretrain.data = DataSpec{.path = simulated, .cells = progenitors};
   pretrain.split.file = split_path;
   pretrain.split.validation_fraction = 0.1;
   pretrain.preprocess.qc.min_cells = 3;
@@ -88,7 +88,7 @@ std::string run_demo(const DemoOptions& options) {
   for (const auto& [features, head] : runs) {
     {
       ClassifyTrainOptions c;
-      c.data = DataSpec{embed_options.out, "X", "", progenitors};
+      c.data = DataSpec{.path = embed_options.out, .cells = progenitors};
       c.embedding = features;
       c.label = "malignancy";
       c.model.head = head;
