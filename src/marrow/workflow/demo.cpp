@@ -16,6 +16,17 @@
 
 namespace marrow::workflow {
 
+namespace {
+
+DataSpec cells_of(const std::string& path, const std::string& cells = "") {
+  DataSpec spec;
+  spec.path = path;
+  spec.cells = cells;
+  return spec;
+}
+
+}  // namespace
+
 std::string run_demo(const DemoOptions& options) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -37,7 +48,7 @@ std::string run_demo(const DemoOptions& options) {
   SplitOptions split_options = parse_split_spec("group:patient");
   split_options.stratify = "condition";
   split_options.seed = options.seed;
-  AnnData all = load_cells(DataSpec{.path = simulated});
+  AnnData all = load_cells(cells_of(simulated));
   Split split = make_split(all.obs, split_options);
   write_json_file(split_path, split.to_json());
 
@@ -56,7 +67,7 @@ std::string run_demo(const DemoOptions& options) {
   const std::string progenitors = "lineage=progenitor";
   spdlog::info("[4/7] pretraining the autoencoder on progenitors of the training patients");
   PretrainOptions pretrain;
-  pretrain.data = DataSpec{.path = simulated, .cells = progenitors};
+  pretrain.data = cells_of(simulated, progenitors);
   pretrain.split.file = split_path;
   pretrain.split.validation_fraction = 0.1;
   pretrain.preprocess.qc.min_cells = 3;
@@ -88,7 +99,7 @@ std::string run_demo(const DemoOptions& options) {
   for (const auto& [features, head] : runs) {
     {
       ClassifyTrainOptions c;
-      c.data = DataSpec{.path = embed_options.out, .cells = progenitors};
+      c.data = cells_of(embed_options.out, progenitors);
       c.embedding = features;
       c.label = "malignancy";
       c.model.head = head;
