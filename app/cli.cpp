@@ -56,6 +56,7 @@ int run(int argc, char** argv) {
   add_classify_command(app);
   add_zeroshot_command(app);
   add_demo_command(app);
+  add_run_command(app);
 
   auto logger = spdlog::stderr_color_mt("marrow");
   spdlog::set_default_logger(logger);

@@ -4,7 +4,9 @@
 #include <memory>
 
 #include "cli.hpp"
+#include "marrow/core/json_util.hpp"
 #include "marrow/workflow/demo.hpp"
+#include "marrow/workflow/pipeline.hpp"
 
 namespace marrow::cli {
 
@@ -18,6 +20,20 @@ void add_demo_command(CLI::App& app) {
   cmd->callback([o] {
     std::string report = workflow::run_demo(*o);
     std::cout << "marrow demo finished. Outputs in " << o->out_dir << "/; report: " << report << "\n";
+  });
+}
+
+void add_run_command(CLI::App& app) {
+  auto config_path = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("run", "Run the autoencoder pipeline on real files from a JSON config (see configs/)");
+  cmd->add_option("config", *config_path, "Pipeline config (JSON)")->required();
+  cmd->add_option("--out,-o", *out, "Output directory (overrides the config's)");
+  cmd->callback([config_path, out] {
+    workflow::PipelineConfig config = workflow::parse_pipeline_config(read_json_file(*config_path), *config_path);
+    if (!out->empty()) config.out = *out;
+    std::string report = workflow::run_pipeline(config);
+    std::cout << "marrow run finished. Outputs in " << config.out << "/; report: " << report << "\n";
   });
 }
 

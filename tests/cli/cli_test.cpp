@@ -77,7 +77,7 @@ TEST(Cli, DemoRunsAndSaysWhereTheOutputsAre) {
   test::CommandResult r = run_marrow("demo --cells 600 --genes 400 --out " + (dir / "demo"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("report: " + (dir / "demo") + "/report.md"), std::string::npos) << r.output;
-  for (const char* f : {"simulated.h5ad", "preprocessed.h5ad", "preprocessor.json", "split.json", "report.md"})
+  for (const char* f : {"simulated.h5ad", "split.json", "ae.marrow", "embedded.h5ad", "results.json", "report.md"})
     EXPECT_TRUE(std::filesystem::exists(dir / ("demo/" + std::string(f)))) << f;
 }
 

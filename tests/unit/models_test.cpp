@@ -382,3 +382,26 @@ TEST_F(HeadsTest, ZeroShotEvaluatesEachGroupLikeClassifyEvaluate) {
 
 }  // namespace
 }  // namespace marrow
+
+#include "marrow/workflow/pipeline.hpp"
+
+namespace marrow {
+namespace {
+
+TEST(PipelineConfig, ExampleParsesAndTyposAreErrors) {
+  std::ifstream in(std::string(MARROW_SOURCE_DIR) + "/configs/vangalen.json");
+  nlohmann::json j = nlohmann::json::parse(in);
+  workflow::PipelineConfig c = workflow::parse_pipeline_config(j, "vangalen.json");
+  EXPECT_EQ(c.tasks.size(), 3u);
+  EXPECT_EQ(c.tasks[1].zeroshot.size(), 2u);
+  EXPECT_EQ(c.model.latent, 256);
+  EXPECT_EQ(c.split.spec, "group:patient");
+  j["pretrain"]["epoch"] = 3;  // typo for "epochs"
+  EXPECT_THROW(workflow::parse_pipeline_config(j, "x.json"), Error);
+  j["pretrain"].erase("epoch");
+  j["tasks"] = nlohmann::json::array();
+  EXPECT_THROW(workflow::parse_pipeline_config(j, "x.json"), Error);
+}
+
+}  // namespace
+}  // namespace marrow

@@ -1,8 +1,8 @@
 #pragma once
-// The end-to-end pipeline on embedded simulated data: what `marrow demo` runs. It grows as the
-// models land; today: simulate -> inspect -> patient-held-out split -> fit preprocessing on the
-// training patients -> pretrain the autoencoder on their progenitors -> embed every cell ->
-// malignant-vs-normal heads (and the PCA baseline) -> zero-shot on other lineages -> report.
+// The end-to-end pipeline on embedded simulated data: what `marrow demo` runs. It simulates a
+// dataset and runs workflow/pipeline on it with a built-in config: patient-held-out split ->
+// autoencoder on the training patients' progenitors -> embed every cell -> malignant-vs-normal
+// heads (linear, mlp, transformer, gcn) and the PCA baseline -> zero-shot on other lineages -> report.
 #include <cstdint>
 #include <string>
 
