@@ -1,7 +1,10 @@
 #pragma once
-// Options of the training loop (train/trainer.hpp), free of torch headers.
+// Options and results of the training loop (train/trainer.hpp), free of torch headers.
+#include <cmath>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace marrow::train {
 
@@ -19,6 +22,20 @@ struct TrainOptions {
   std::string metrics;            // JSON lines, one per epoch ("" = none)
   int stop_after = 0;             // stop after this many epochs in this run (as if killed); 0 = no
   std::string label = "train";
+};
+
+struct EpochRecord {
+  int epoch = 0;
+  double train_loss = 0, validation_loss = NAN, learning_rate = 0, seconds = 0, cells_per_second = 0;
+  nlohmann::json to_json() const;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  int best_epoch = 0;
+  double best_validation = NAN;
+  bool stopped_early = false;
+  bool completed = true;  // false when stop_after ended the run before the last epoch
 };
 
 }  // namespace marrow::train

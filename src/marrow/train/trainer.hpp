@@ -17,20 +17,6 @@
 
 namespace marrow::train {
 
-struct EpochRecord {
-  int epoch = 0;
-  double train_loss = 0, validation_loss = NAN, learning_rate = 0, seconds = 0, cells_per_second = 0;
-  nlohmann::json to_json() const;
-};
-
-struct TrainResult {
-  std::vector<EpochRecord> history;
-  int best_epoch = 0;
-  double best_validation = NAN;
-  bool stopped_early = false;
-  bool completed = true;  // false when stop_after ended the run before the last epoch
-};
-
 // Mean loss of the batch made of these training rows (the module is in training mode).
 using BatchLoss = std::function<torch::Tensor(const std::vector<int64_t>& rows)>;
 // Validation loss (called in eval mode under no_grad); return NaN when there is no validation set.

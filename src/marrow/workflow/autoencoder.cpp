@@ -6,7 +6,6 @@
 #include <fmt/ranges.h>
 
 #include "marrow/core/atomic_file.hpp"
-#include "marrow/core/checksum.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/version.hpp"
 #include "marrow/io/h5ad_writer.hpp"
@@ -111,28 +110,11 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
                  train_options.checkpoint);
     return summary;
   }
-  nlohmann::json history = nlohmann::json::array();
-  for (const auto& r : result.history) history.push_back(r.to_json());
-  nlohmann::json meta = {
-      {"model", model_options.to_json()},
-      {"preprocessing", preprocessor.to_json()},
-      {"input_layer", sparse ? "sparse" : "dense"},
-      {"run",
-       {{"marrow_version", kVersion},
-        {"command", "pretrain ae"},
-        {"input", options.data.path},
-        {"input_crc32", file_crc32(options.data.path)},
-        {"matrix", options.data.matrix},
-        {"cells", options.data.cells},
-        {"seed", options.train.seed},
-        {"epochs", options.train.epochs},
-        {"batch_size", options.train.batch_size},
-        {"learning_rate", options.train.learning_rate},
-        {"best_epoch", result.best_epoch},
-        {"train_cells", summary.train_cells},
-        {"validation_cells", summary.validation_cells},
-        {"history", history},
-        {"split", parts.split ? parts.split->to_json() : nlohmann::json(nullptr)}}}};
+  nlohmann::json meta = {{"model", model_options.to_json()},
+                         {"preprocessing", preprocessor.to_json()},
+                         {"input_layer", sparse ? "sparse" : "dense"},
+                         {"run", run_metadata("pretrain ae", options.data.path, options.data.matrix, options.data.cells,
+                                              options.train, result, parts)}};
   models::save_model(options.out, kKind, meta, *model);
   std::error_code ec;
   std::filesystem::remove(train_options.checkpoint, ec);  // the finished model supersedes it

@@ -6,7 +6,6 @@
 #include <filesystem>
 
 #include "marrow/core/atomic_file.hpp"
-#include "marrow/core/checksum.hpp"
 #include "marrow/core/json_util.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/version.hpp"
@@ -230,24 +229,13 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   nlohmann::json metrics = eval::classification_metrics(classes, truth, p.predicted, p.probabilities);
   metrics["evaluated_on"] = parts.test.empty() ? "training cells (no test part)" : "test part of the split";
 
-  nlohmann::json history = nlohmann::json::array();
-  for (const auto& r : result.history) history.push_back(r.to_json());
   nlohmann::json meta = {{"model", model_options.to_json()},
                          {"classes", classes},
                          {"label", o.label},
                          {"features", features_meta},
                          {"balanced_class_weights", o.balanced},
                          {"test_metrics", metrics},
-                         {"run",
-                          {{"marrow_version", kVersion},
-                           {"command", "classify train"},
-                           {"input", o.data.path},
-                           {"input_crc32", file_crc32(o.data.path)},
-                           {"cells", o.data.cells},
-                           {"seed", o.train.seed},
-                           {"best_epoch", result.best_epoch},
-                           {"history", history},
-                           {"split", parts.split ? parts.split->to_json() : nlohmann::json(nullptr)}}}};
+                         {"run", run_metadata("classify train", o.data.path, o.data.matrix, o.data.cells, o.train, result, parts)}};
   models::save_model(o.out, kKind, meta, *bundle);
   std::error_code ec;
   std::filesystem::remove(train_options.checkpoint, ec);

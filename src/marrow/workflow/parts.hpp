@@ -8,6 +8,7 @@
 
 #include "marrow/data/frame.hpp"
 #include "marrow/data/split.hpp"
+#include "marrow/train/train_options.hpp"
 
 namespace marrow::workflow {
 
@@ -26,5 +27,11 @@ struct Parts {
 };
 
 Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::string& source);
+
+// What a model file records about the run that made it: marrow version, command, input file and
+// its CRC-32, matrix, cell selection, seed, training settings and history, and the split.
+nlohmann::json run_metadata(const std::string& command, const std::string& input, const std::string& matrix,
+                            const std::string& cells, const train::TrainOptions& train, const train::TrainResult& result,
+                            const Parts& parts);
 
 }  // namespace marrow::workflow
