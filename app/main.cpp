@@ -1,4 +1,5 @@
 #include "cli.hpp"
+#include "marrow/runtime/allocator.hpp"
 #include "marrow/runtime/blas_env.hpp"
 
 int main(int argc, char** argv) {

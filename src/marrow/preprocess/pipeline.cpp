@@ -36,7 +36,7 @@ Preprocessor Preprocessor::fit(const AnnData& train, const PreprocessOptions& op
   p.qc_genes_ = GeneVocabulary(names);
   counts = counts.remap_columns(keep_map(genes, counts.cols), static_cast<int64_t>(genes.size()));
 
-  CsrMatrix normalised = p.normalise(counts);
+  CsrMatrix normalised = p.normalise(counts, counts.row_sums());
   std::vector<int32_t> selected(genes.size());
   for (size_t i = 0; i < genes.size(); ++i) selected[i] = static_cast<int32_t>(i);
   if (options.hvg != HvgFlavor::None && options.n_top_genes < static_cast<int64_t>(genes.size())) {
@@ -54,9 +54,9 @@ Preprocessor Preprocessor::fit(const AnnData& train, const PreprocessOptions& op
 
 std::vector<int64_t> Preprocessor::qc_cells(const AnnData& data) const { return cells_passing(data.X, options_.qc); }
 
-CsrMatrix Preprocessor::normalise(const CsrMatrix& counts) const {
+CsrMatrix Preprocessor::normalise(const CsrMatrix& counts, const std::vector<double>& totals) const {
   CsrMatrix m = counts;
-  normalize_total(m, options_.target_sum);
+  normalize_total(m, options_.target_sum, totals);
   if (options_.log1p) log1p(m);
   return m;
 }
@@ -71,9 +71,7 @@ Preprocessor::ModelInput Preprocessor::model_input(const AnnData& data, const Al
   ModelInput input;
   CsrMatrix counts = data.X.remap_columns(alignment.vocabulary_index, qc_genes_.size());
   input.library_size = counts.row_sums();
-  input.log_normalised = counts;
-  normalize_total(input.log_normalised, options_.target_sum, input.library_size);
-  if (options_.log1p) log1p(input.log_normalised);
+  input.log_normalised = normalise(counts, input.library_size);
   if (static_cast<int64_t>(output_columns_.size()) != qc_genes_.size()) {
     std::vector<int32_t> map = keep_map(output_columns_, qc_genes_.size());
     auto n = static_cast<int64_t>(output_columns_.size());

@@ -61,7 +61,8 @@ class Preprocessor {
   std::string summary() const;
 
  private:
-  CsrMatrix normalise(const CsrMatrix& aligned_counts) const;
+  // Library-size normalisation (to the given per-cell totals) and log1p, as configured.
+  CsrMatrix normalise(const CsrMatrix& aligned_counts, const std::vector<double>& totals) const;
   PreprocessOptions options_;
   GeneVocabulary qc_genes_;
   std::vector<int32_t> output_columns_;  // positions in qc_genes_

@@ -2,12 +2,10 @@
 
 #include <dlfcn.h>
 #include <link.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -91,11 +89,6 @@ void prepare_blas_environment(int argc, char** argv) {
   args.push_back(nullptr);
   execv("/proc/self/exe", args.data());
   // execv only returns on failure: carry on with the environment we have, just slower.
-}
-
-void configure_allocator() {
-  mallopt(M_MMAP_MAX, 0);
-  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 }
 
 BlasLibraryInfo blas_library_info() {

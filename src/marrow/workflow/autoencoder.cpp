@@ -28,15 +28,19 @@ constexpr double kSparseInputDensity = 0.25;
 struct Inputs {
   const preprocess::Preprocessor* preprocessor;
   const preprocess::Preprocessor::ModelInput* data;
-  bool sparse;
-  bool counts;
+  bool sparse;        // the first layer reads the sparse form (never for scaled input)
+  bool counts;        // count losses: raw counts and library sizes
+  bool dense_target;  // MSE: the dense input is also the reconstruction target
 
   models::CellBatch batch(std::span<const int64_t> rows) const {
     models::CellBatch b;
-    b.input = models::dense_rows(data->log_normalised, rows);
     // Standardisation makes every value non-zero, so a scaled input is always dense.
-    if (preprocessor->scales()) preprocessor->scale_rows(b.input.data_ptr<float>(), b.input.size(0));
-    else if (sparse) {
+    bool use_sparse = sparse && !preprocessor->scales();
+    if (!use_sparse || dense_target) {
+      b.input = models::dense_rows(data->log_normalised, rows);
+      preprocessor->scale_rows(b.input.data_ptr<float>(), b.input.size(0));
+    }
+    if (use_sparse) {
       models::SparseRows s = models::sparse_rows(data->log_normalised, rows);
       b.sparse = {s.indices, s.offsets, s.values};
     }
@@ -78,8 +82,8 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
                fmt::join(model_options.hidden, " -> "), model_options.latent, models::loss_name(model_options.loss),
                sparse ? "sparse" : "dense", train_input.log_normalised.density());
 
-  Inputs train_batches{&preprocessor, &train_input, sparse, counts};
-  Inputs validation_batches{&preprocessor, &validation_input, sparse, counts};
+  Inputs train_batches{&preprocessor, &train_input, sparse, counts, !counts};
+  Inputs validation_batches{&preprocessor, &validation_input, sparse, counts, !counts};
   std::vector<int64_t> validation_rows(validation_input.log_normalised.rows);
   for (size_t i = 0; i < validation_rows.size(); ++i) validation_rows[i] = static_cast<int64_t>(i);
 
@@ -142,7 +146,7 @@ int64_t embed(const EmbedOptions& options) {
   align.case_insensitive = options.case_insensitive;
   auto input = preprocessor.model_input(data, align);
   bool sparse = header.meta.value("input_layer", "dense") == "sparse" && !preprocessor.scales();
-  Inputs batches{&preprocessor, &input, sparse, false};
+  Inputs batches{&preprocessor, &input, sparse, false, false};  // encoding only: no target
   DenseMatrix embedding{data.n_cells(), model_options.latent, std::vector<float>(data.n_cells() * model_options.latent)};
   torch::NoGradGuard no_grad;
   for (int64_t start = 0; start < data.n_cells(); start += options.batch_size) {

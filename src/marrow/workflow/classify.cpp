@@ -3,10 +3,12 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/json_util.hpp"
+#include "marrow/data/selection.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/version.hpp"
 #include "marrow/eval/metrics.hpp"
@@ -242,45 +244,61 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   return metrics;
 }
 
-nlohmann::json classify_evaluate(const ClassifyApplyOptions& o) {
-  if (o.label.empty()) fail("classify evaluate: --label is required");
-  LoadedClassifier c = load_classifier(o.model);
+namespace {
+
+// The cells of `o.data`, narrowed to one part of a split when asked.
+AnnData cells_to_evaluate(const ClassifyApplyOptions& o) {
   AnnData data = load_cells(o.data);
-  if (!o.split_file.empty()) {
-    std::vector<int64_t> rows = Split::from_json(read_json_file(o.split_file)).rows(data.obs, o.part);
-    if (rows.empty()) fail("{}: no selected cell is in the {} part of {}", o.data.path, o.part, o.split_file);
-    data = data.select_cells(rows);
-  }
-  const Column& labels = data.obs.require(o.label);
+  if (o.split_file.empty()) return data;
+  std::vector<int64_t> rows = Split::from_json(read_json_file(o.split_file)).rows(data.obs, o.part);
+  if (rows.empty()) fail("{}: no selected cell is in the {} part of {}", o.data.path, o.part, o.split_file);
+  return data.select_cells(rows);
+}
+
+// Metrics of a loaded classifier on the labelled cells of `data`.
+nlohmann::json evaluate_cells(LoadedClassifier& c, const AnnData& data, const std::string& label, const std::string& source) {
+  const Column& labels = data.obs.require(label);
   std::vector<int64_t> labelled;
   for (size_t i = 0; i < labels.size(); ++i)
     if (!labels.is_missing(i)) labelled.push_back(static_cast<int64_t>(i));
-  if (labelled.empty()) fail("{}: no selected cell has a value in '{}'", o.data.path, o.label);
-  data = data.select_cells(labelled);
-  Prediction p = predict(c.bundle, features_of(c, data));
-  nlohmann::json metrics =
-      eval::classification_metrics(c.classes, class_indices(data.obs.require(o.label), c.classes), p.predicted, p.probabilities);
-  int64_t unseen = 0;
-  for (int t : class_indices(data.obs.require(o.label), c.classes)) unseen += t < 0;
+  if (labelled.empty()) fail("{}: no selected cell has a value in '{}'", source, label);
+  AnnData cells = data.select_cells(labelled);
+  Prediction p = predict(c.bundle, features_of(c, cells));
+  std::vector<int> truth = class_indices(cells.obs.require(label), c.classes);
+  nlohmann::json metrics = eval::classification_metrics(c.classes, truth, p.predicted, p.probabilities);
+  auto unseen = std::count(truth.begin(), truth.end(), -1);
   if (unseen > 0) {
     metrics["cells_with_unseen_label"] = unseen;
-    spdlog::warn("{}: {} cells have a '{}' value the classifier never saw; they count as errors", o.data.path, unseen, o.label);
+    spdlog::warn("{}: {} cells have a '{}' value the classifier never saw; they count as errors", source, unseen, label);
   }
   return metrics;
 }
 
+}  // namespace
+
+nlohmann::json classify_evaluate(const ClassifyApplyOptions& o) {
+  if (o.label.empty()) fail("classify evaluate: --label is required");
+  LoadedClassifier c = load_classifier(o.model);
+  return evaluate_cells(c, cells_to_evaluate(o), o.label, o.data.path);
+}
+
 nlohmann::json zeroshot(const ZeroShotOptions& o) {
   if (o.groups.empty()) fail("zeroshot: give at least one --group NAME:SELECTION");
-  nlohmann::json result = nlohmann::json::object();
+  if (o.evaluate.label.empty()) fail("zeroshot: --label is required");
+  std::vector<std::pair<std::string, CellSelection>> groups;
   for (const auto& group : o.groups) {
     size_t colon = group.find(':');
     if (colon == std::string::npos || colon == 0 || colon + 1 == group.size())
       fail("zeroshot: group '{}' must be NAME:SELECTION, e.g. monocytic:cell_type=Mono,ProMono", group);
-    ClassifyApplyOptions evaluate = o.evaluate;
-    std::string selection = group.substr(colon + 1);
-    evaluate.data.cells = evaluate.data.cells.empty() ? selection : evaluate.data.cells + ";" + selection;
-    result[group.substr(0, colon)] = classify_evaluate(evaluate);
+    groups.emplace_back(group.substr(0, colon), parse_selection(group.substr(colon + 1)));
   }
+  // Model and cells are loaded once; each group is a selection among them.
+  LoadedClassifier c = load_classifier(o.evaluate.model);
+  AnnData data = cells_to_evaluate(o.evaluate);
+  nlohmann::json result = nlohmann::json::object();
+  for (const auto& [name, selection] : groups)
+    result[name] = evaluate_cells(c, data.select_cells(select_rows(data.obs, selection, o.evaluate.data.path)),
+                                  o.evaluate.label, o.evaluate.data.path);
   return result;
 }
 
