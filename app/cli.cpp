@@ -55,6 +55,9 @@ int run(int argc, char** argv) {
   add_embed_command(app);
   add_classify_command(app);
   add_zeroshot_command(app);
+  add_genes_command(app);
+  add_impute_command(app);
+  add_finetune_command(app);
   add_demo_command(app);
   add_run_command(app);
 

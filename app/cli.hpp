@@ -29,6 +29,10 @@ void add_pretrain_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_classify_command(CLI::App& app);
 void add_zeroshot_command(CLI::App& app);
+void add_pretrain_exceiver_command(CLI::App& pretrain);
+void add_genes_command(CLI::App& app);
+void add_impute_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
 
 int run(int argc, char** argv);
 

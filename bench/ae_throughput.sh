@@ -13,9 +13,10 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
 # Same cells, genes (seen in >= 3 cells), model, loss, optimizer and batch size; no validation part.
+# Unscaled log-normalised input, as the reference has it (scaled input always takes the dense layer).
 for layer in sparse dense; do
   build/marrow -q pretrain ae --data "$data" --cells "cell_type=$types" --validation-fraction 0 \
-    --epochs "$epochs" --batch-size "$batch" --patience 0 --input-layer "$layer" \
+    --epochs "$epochs" --batch-size "$batch" --patience 0 --input-layer "$layer" --no-scale \
     --metrics "$out/$layer.jsonl" --out "$out/$layer.marrow"
 done
 # The reference as a Python user runs it (torch's default threads: half the cores) and with all cores.

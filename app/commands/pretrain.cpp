@@ -47,7 +47,9 @@ void add_pretrain_command(CLI::App& app) {
   ae->add_option("--n-top-genes", o->preprocess.n_top_genes, "With --hvg: genes kept")->capture_default_str();
   auto hvg = std::make_shared<std::string>("none");
   ae->add_option("--hvg", *hvg, "Input genes: none (all QC-kept genes), seurat_v3 or seurat")->capture_default_str();
-  ae->add_flag("--scale", o->preprocess.scale, "Standardise input genes");
+  o->preprocess.scale = true;  // measured: unscaled input leaves the embedding near the gene means (docs/results.md)
+  ae->add_flag("--scale,!--no-scale", o->preprocess.scale, "Standardise input genes (default; --no-scale: log-normalised only)")
+      ->capture_default_str();
   add_training_options(*ae, o->train);
   ae->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
   ae->callback([o, loss, hvg] {
@@ -59,6 +61,7 @@ void add_pretrain_command(CLI::App& app) {
       spdlog::info("wrote {} ({} genes; {} training and {} validation cells; best epoch {} of {})", o->out, s.genes,
                    s.train_cells, s.validation_cells, s.best_epoch, s.epochs_run);
   });
+  add_pretrain_exceiver_command(*pretrain);
 }
 
 void add_embed_command(CLI::App& app) {

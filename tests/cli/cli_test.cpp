@@ -1,6 +1,8 @@
 // The marrow binary end to end: outputs, JSON keys, and the bad-input contract (a one-line error
 // naming the file, exit code 2, nothing written).
 #include <fstream>
+#include <iterator>
+#include <regex>
 #include <nlohmann/json.hpp>
 
 #include "marrow/io/h5ad_reader.hpp"
@@ -79,6 +81,27 @@ TEST(Cli, DemoRunsAndSaysWhereTheOutputsAre) {
   EXPECT_NE(r.output.find("report: " + (dir / "demo") + "/report.md"), std::string::npos) << r.output;
   for (const char* f : {"simulated.h5ad", "split.json", "ae.marrow", "embedded.h5ad", "results.json", "report.md"})
     EXPECT_TRUE(std::filesystem::exists(dir / ("demo/" + std::string(f)))) << f;
+  // Every image the report links exists and is an SVG document: the training curves, a confusion
+  // matrix per classifier and an embedding map per task.
+  std::ifstream in(dir / "demo/report.md");
+  std::string report((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::regex image(R"(!\[[^\]]*\]\((figures/[^)]+\.svg)\))");
+  int images = 0, confusions = 0, maps = 0, curves = 0;
+  for (auto it = std::sregex_iterator(report.begin(), report.end(), image); it != std::sregex_iterator(); ++it) {
+    std::string path = (*it)[1].str();
+    std::ifstream svg(dir / ("demo/" + path));
+    std::string text((std::istreambuf_iterator<char>(svg)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.rfind("<svg", 0), 0u) << path;
+    EXPECT_NE(text.find("</svg>"), std::string::npos) << path;
+    ++images;
+    confusions += path.find("_confusion.svg") != std::string::npos;
+    maps += path.find("_map.svg") != std::string::npos;
+    curves += path.find("_curves.svg") != std::string::npos || path.find("autoencoder_loss.svg") != std::string::npos;
+  }
+  EXPECT_GE(confusions, 4) << report;
+  EXPECT_GE(maps, 1) << report;
+  EXPECT_GE(curves, 2) << report;
+  EXPECT_EQ(images, confusions + maps + curves);
 }
 
 TEST(CliBadInput, MissingFile) {

@@ -14,6 +14,7 @@
 #include "marrow/models/batching.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/train/trainer.hpp"
+#include "marrow/workflow/exceiver.hpp"
 
 namespace marrow::workflow {
 
@@ -22,7 +23,7 @@ namespace {
 constexpr const char* kKind = "autoencoder";
 
 // Sparse input pays for stored values only; below this density it beats the dense first layer
-// (measured in bench/: docs/autoencoder.md).
+// (measured in bench/: docs/models.md).
 constexpr double kSparseInputDensity = 0.25;
 
 struct Inputs {
@@ -125,10 +126,34 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
   return summary;
 }
 
+namespace {
+
+void write_embedding(const EmbedOptions& options, const AnnData& data, DenseMatrix embedding, const nlohmann::json& meta,
+                     int64_t genes) {
+  io::H5adAdditions additions;
+  additions.obsm[options.key] = std::move(embedding);
+  additions.uns["marrow_embed"] = {{"model", options.model},
+                                   {"key", options.key},
+                                   {"marrow_version", kVersion},
+                                   {"model_input", meta.contains("run") ? meta["run"].value("input", "") : ""},
+                                   {"genes", genes}};
+  write_results(options.data, data, additions, options.out);
+}
+
+}  // namespace
+
 int64_t embed(const EmbedOptions& options) {
   if (options.out.empty()) fail("embed: --out is required");
   check_output_directory(options.out);
-  models::ModelHeader header = models::read_model_header(options.model, kKind);
+  models::ModelHeader header = models::read_model_header(options.model);
+  if (header.kind == "exceiver") {
+    AnnData data = load_cells(options.data);
+    DenseMatrix embedding = exceiver_embed(options.model, data, options.case_insensitive);
+    int64_t genes = header.meta.contains("vocabulary") ? static_cast<int64_t>(header.meta["vocabulary"].size()) : 0;
+    write_embedding(options, data, std::move(embedding), header.meta, genes);
+    return data.n_cells();
+  }
+  if (header.kind != kKind) fail("{}: a '{}' model does not embed cells (autoencoder and exceiver models do)", options.model, header.kind);
   models::AutoencoderOptions model_options;
   preprocess::Preprocessor preprocessor;
   try {
@@ -155,15 +180,7 @@ int64_t embed(const EmbedOptions& options) {
     torch::Tensor z = model->encode(batches.batch(rows)).contiguous();
     std::copy(z.data_ptr<float>(), z.data_ptr<float>() + z.numel(), embedding.values.begin() + start * model_options.latent);
   }
-
-  io::H5adAdditions additions;
-  additions.obsm[options.key] = std::move(embedding);
-  additions.uns["marrow_embed"] = {{"model", options.model},
-                                   {"key", options.key},
-                                   {"marrow_version", kVersion},
-                                   {"model_input", header.meta["run"].value("input", "")},
-                                   {"genes", preprocessor.output_genes().size()}};
-  write_results(options.data, data, additions, options.out);
+  write_embedding(options, data, std::move(embedding), header.meta, static_cast<int64_t>(preprocessor.output_genes().size()));
   return data.n_cells();
 }
 

@@ -16,6 +16,9 @@
 #include "marrow/io/load.hpp"
 #include "marrow/models/batching.hpp"
 #include "marrow/models/classifier.hpp"
+#include "marrow/models/exceiver.hpp"
+#include "marrow/models/token_batching.hpp"
+#include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/train/trainer.hpp"
@@ -26,16 +29,55 @@ namespace {
 
 constexpr const char* kKind = "classifier";
 
-// Everything a saved classifier holds: the head and, for the PCA baseline, its projection.
+// Everything a saved classifier holds: the head and, for the PCA baseline, its projection; for a
+// fine-tuned gene model, the whole model whose class query feeds the head.
 struct BundleImpl : torch::nn::Module {
-  BundleImpl(const models::ClassifierOptions& options, int64_t pca_genes, int64_t pca_components) {
+  BundleImpl(const models::ClassifierOptions& options, int64_t pca_genes, int64_t pca_components,
+             const std::optional<models::ExceiverOptions>& exceiver_options = std::nullopt) {
     classifier = register_module("classifier", models::Classifier(options));
     if (pca_genes > 0) pca = register_module("pca", models::PcaProjection(pca_genes, pca_components));
+    if (exceiver_options) exceiver = register_module("exceiver", models::Exceiver(*exceiver_options));
   }
   models::Classifier classifier{nullptr};
   models::PcaProjection pca{nullptr};
+  models::Exceiver exceiver{nullptr};
 };
 TORCH_MODULE(Bundle);
+
+// What a fine-tuned gene model reads: the cells as token sets over its vocabulary.
+struct TokenFeatures {
+  preprocess::TokenCells cells;
+  models::MaskingOptions whole;  // every kept token visible, nothing queried
+};
+
+// The class query's representation [rows, dim] of the given cells (with gradients when training).
+torch::Tensor exceiver_features(Bundle& bundle, const TokenFeatures& tokens, const std::vector<int64_t>& rows) {
+  Rng rng(0);
+  std::vector<models::CellExample> examples;
+  for (int64_t r : rows) examples.push_back(models::make_example(tokens.cells, r, tokens.whole, rng));
+  return bundle->exceiver->class_representation(bundle->exceiver->encode(models::to_batch(examples, false)));
+}
+
+torch::Tensor exceiver_features_in_batches(Bundle& bundle, const TokenFeatures& tokens, int64_t n) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < n; start += 256) {
+    std::vector<int64_t> rows;
+    for (int64_t r = start; r < std::min(n, start + 256); ++r) rows.push_back(r);
+    parts.push_back(exceiver_features(bundle, tokens, rows));
+  }
+  return torch::cat(parts);
+}
+
+TokenFeatures token_features(const AnnData& data, const nlohmann::json& exceiver_meta) {
+  TokenFeatures t;
+  t.cells = preprocess::tokenize(data, GeneVocabulary::from_json(exceiver_meta.at("vocabulary")),
+                                 exceiver_meta.at("target_sum").get<double>());
+  t.whole.max_tokens = exceiver_meta.at("masking").at("max_tokens").get<int64_t>();
+  t.whole.mask_fraction = 0;
+  t.whole.unexpressed_ratio = 0;
+  return t;
+}
 
 torch::Tensor all_rows_dense(const CsrMatrix& m) {
   std::vector<int64_t> rows(m.rows);
@@ -99,6 +141,7 @@ struct LoadedClassifier {
   std::vector<std::string> classes;
   std::optional<preprocess::Preprocessor> preprocessor;  // the PCA baseline's
   std::string embedding;
+  nlohmann::json exceiver_meta;  // a fine-tuned gene model's vocabulary and settings
 };
 
 LoadedClassifier load_classifier(const std::string& path) {
@@ -114,7 +157,12 @@ LoadedClassifier load_classifier(const std::string& path) {
       pca_genes = static_cast<int64_t>(c.preprocessor->output_genes().size());
       pca_components = meta.at("features").at("components");
     }
-    c.bundle = Bundle(models::ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components);
+    std::optional<models::ExceiverOptions> exceiver;
+    if (c.embedding == "exceiver") {
+      c.exceiver_meta = meta.at("features").at("exceiver");
+      exceiver = models::ExceiverOptions::from_json(c.exceiver_meta.at("model"));
+    }
+    c.bundle = Bundle(models::ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, exceiver);
   } catch (const nlohmann::json::exception& e) {
     fail("{}: classifier metadata is incomplete: {}", path, e.what());
   }
@@ -123,6 +171,10 @@ LoadedClassifier load_classifier(const std::string& path) {
 }
 
 torch::Tensor features_of(LoadedClassifier& c, const AnnData& data) {
+  if (c.embedding == "exceiver") {
+    c.bundle->eval();
+    return exceiver_features_in_batches(c.bundle, token_features(data, c.exceiver_meta), data.n_cells());
+  }
   if (c.embedding != "pca") return embedding_features(data, c.embedding);
   torch::NoGradGuard no_grad;
   return c.bundle->pca->forward(expression_for_pca(data, *c.preprocessor));
@@ -170,13 +222,44 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   models::ClassifierOptions model_options = o.model;
   model_options.n_classes = static_cast<int64_t>(classes.size());
   torch::manual_seed(o.train.seed);
-  if (o.embedding == "pca") {
+  // Fine-tuning a gene model: its class query's view of each cell feeds the head, and the model
+  // trains with it (or stays frozen but for the class query with --freeze).
+  const bool finetune = !o.finetune_model.empty();
+  std::optional<models::ExceiverOptions> exceiver_options;
+  std::optional<TokenFeatures> tokens;
+  if (finetune) {
+    if (model_options.head == "gcn") fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
+    models::ModelHeader pretrained = models::read_model_header(o.finetune_model, "exceiver");
+    exceiver_options = models::ExceiverOptions::from_json(pretrained.meta.at("model"));
+    nlohmann::json exceiver_meta = {{"model", pretrained.meta.at("model")},
+                                    {"vocabulary", pretrained.meta.at("vocabulary")},
+                                    {"target_sum", pretrained.meta.at("target_sum")},
+                                    {"masking", pretrained.meta.at("masking")},
+                                    {"pretrained", o.finetune_model},
+                                    {"frozen", o.freeze}};
+    features_meta = {{"embedding", "exceiver"}, {"exceiver", exceiver_meta}};
+    tokens = token_features(data, exceiver_meta);
+    model_options.input_dim = exceiver_options->dim;
+  } else if (o.embedding == "pca") {
     model_options.input_dim = o.pca_components;
   } else {
     features = embedding_features(data, o.embedding);
     model_options.input_dim = features.size(1);
   }
-  Bundle bundle(model_options, pca_genes, o.pca_components);
+  Bundle bundle(model_options, pca_genes, o.pca_components, exceiver_options);
+  if (finetune) {
+    models::Exceiver pretrained(*exceiver_options);
+    models::load_model_weights(o.finetune_model, *pretrained);
+    torch::NoGradGuard no_grad;
+    auto source = pretrained->named_parameters(), target = bundle->exceiver->named_parameters();
+    for (const auto& item : source) target[item.key()].copy_(item.value());
+    for (const auto& item : pretrained->named_buffers()) bundle->exceiver->named_buffers()[item.key()].copy_(item.value());
+    if (o.freeze)
+      for (auto& item : bundle->exceiver->named_parameters())
+        if (item.key().rfind("class_", 0) != 0) item.value().set_requires_grad(false);
+    bundle->exceiver->eval();
+    features = exceiver_features_in_batches(bundle, *tokens, data.n_cells());  // for standardisation and as a start
+  }
   if (o.embedding == "pca") {
     torch::Tensor expression = expression_for_pca(data, *preprocessor);
     bundle->pca->fit(take(expression, parts.train), o.train.seed);
@@ -200,16 +283,20 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
     for (size_t c = 0; c < classes.size(); ++c)
       weight[c] = static_cast<float>(static_cast<double>(parts.train.size()) / (classes.size() * std::max(count[c], 1.0)));
   }
+  auto features_for = [&](const std::vector<int64_t>& rows) {
+    return finetune ? exceiver_features(bundle, *tokens, rows) : take(features, rows);
+  };
   auto loss_on = [&](const std::vector<int64_t>& rows) {
-    return torch::nn::functional::cross_entropy(bundle->classifier->forward(take(features, rows)), take(targets, rows),
+    return torch::nn::functional::cross_entropy(bundle->classifier->forward(features_for(rows)), take(targets, rows),
                                                 torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
   };
   train::TrainOptions train_options = o.train;
   if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
   if (train_options.label == "train") train_options.label = "classify " + o.model.head;
   std::vector<int64_t> train_rows = parts.train;
+  torch::nn::Module& trained = finetune ? static_cast<torch::nn::Module&>(*bundle) : *bundle->classifier;
   train::TrainResult result = train::fit(
-      *bundle->classifier, static_cast<int64_t>(train_rows.size()),
+      trained, static_cast<int64_t>(train_rows.size()),
       [&](const std::vector<int64_t>& batch) {
         std::vector<int64_t> rows;
         for (int64_t i : batch) rows.push_back(train_rows[i]);
@@ -220,11 +307,15 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
                                                     torch::nn::functional::CrossEntropyFuncOptions().weight(weight));
       },
       validation.empty() ? train::ValidationLoss{}
-                         : train::ValidationLoss([&] { return train::evaluate_in_batches(*bundle->classifier, validation, 4096, loss_on); }),
+                         : train::ValidationLoss([&] { return train::evaluate_in_batches(trained, validation, finetune ? 256 : 4096, loss_on); }),
       train_options);
   if (!result.completed) fail("classify train: stopped after epoch {} as asked (--stop-after); resume with --resume", result.history.back().epoch);
 
   std::vector<int64_t> test = parts.test.empty() ? parts.train : parts.test;
+  if (finetune) {
+    bundle->eval();
+    features = exceiver_features_in_batches(bundle, *tokens, data.n_cells());
+  }
   Prediction p = predict(bundle, take(features, test));
   std::vector<int> truth;
   for (int64_t r : test) truth.push_back(y[r]);
@@ -237,7 +328,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
                          {"features", features_meta},
                          {"balanced_class_weights", o.balanced},
                          {"test_metrics", metrics},
-                         {"run", run_metadata("classify train", o.data.path, o.data.matrix, o.data.cells, o.train, result, parts)}};
+                         {"run", run_metadata(finetune ? "finetune" : "classify train", o.data.path, o.data.matrix, o.data.cells, o.train, result, parts)}};
   models::save_model(o.out, kKind, meta, *bundle);
   std::error_code ec;
   std::filesystem::remove(train_options.checkpoint, ec);

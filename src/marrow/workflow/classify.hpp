@@ -22,6 +22,10 @@ struct ClassifyTrainOptions {
   models::ClassifierOptions model;
   train::TrainOptions train;
   bool balanced = true;                // class weights n / (k n_c)
+  // Fine-tuning (`marrow finetune`): a pretrained gene model (exceiver) whose class query feeds the
+  // head; the whole model trains, or only the class query and head with `freeze`.
+  std::string finetune_model;
+  bool freeze = false;
   std::string out;
 };
 

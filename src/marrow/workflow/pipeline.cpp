@@ -10,6 +10,7 @@
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/json_util.hpp"
+#include "marrow/report/figures.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 #include "marrow/workflow/classify.hpp"
 
@@ -54,17 +55,25 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
     c.split.seed = c.seed;
     c.split.validation_fraction = 0.1;
     const auto& pre = j.value("pretrain", nlohmann::json::object());
-    check_keys(pre, {"cells", "latent", "hidden", "loss", "dropout", "epochs", "batch_size", "learning_rate", "patience", "min_cells"},
+    check_keys(pre, {"cells", "latent", "hidden", "activation", "norm", "loss", "dropout", "input_dropout", "epochs", "batch_size",
+                     "learning_rate", "weight_decay", "patience", "min_cells", "hvg", "n_top_genes", "scale"},
                source + ": pretrain");
     c.pretrain_cells = pre.value("cells", "");
     c.model.latent = pre.value("latent", c.model.latent);
     c.model.hidden = pre.value("hidden", c.model.hidden);
     c.model.loss = models::parse_loss(pre.value("loss", std::string("mse")));
+    c.model.activation = pre.value("activation", c.model.activation);
+    c.model.norm = pre.value("norm", c.model.norm);
     c.model.dropout = pre.value("dropout", c.model.dropout);
-    c.min_cells = pre.value("min_cells", c.min_cells);
+    c.model.input_dropout = pre.value("input_dropout", c.model.input_dropout);
+    c.preprocess.qc.min_cells = pre.value("min_cells", c.preprocess.qc.min_cells);
+    c.preprocess.hvg = preprocess::parse_hvg_flavor(pre.value("hvg", std::string("none")));
+    c.preprocess.n_top_genes = pre.value("n_top_genes", c.preprocess.n_top_genes);
+    c.preprocess.scale = pre.value("scale", c.preprocess.scale);
     c.pretrain.epochs = pre.value("epochs", 25);
     c.pretrain.batch_size = pre.value("batch_size", int64_t{64});
     c.pretrain.learning_rate = pre.value("learning_rate", c.pretrain.learning_rate);
+    c.pretrain.weight_decay = pre.value("weight_decay", c.pretrain.weight_decay);
     c.pretrain.patience = pre.value("patience", 5);
     c.pretrain.seed = c.seed;
     const auto& cls = j.value("classify", nlohmann::json::object());
@@ -102,6 +111,8 @@ std::string run_pipeline(const PipelineConfig& c) {
   if (ec) fail("{}: cannot create the output directory: {}", c.out, ec.message());
   fs::path dir(c.out);
   auto file = [&](const std::string& name) { return (dir / name).string(); };
+  fs::create_directories(dir / "figures", ec);
+  if (ec) fail("{}: cannot create the figures directory: {}", (dir / "figures").string(), ec.message());
 
   // 1. One split for every step: the test patients never train anything.
   std::string split_path = c.split.file;
@@ -124,7 +135,7 @@ std::string run_pipeline(const PipelineConfig& c) {
   pretrain.split.file = split_path;
   pretrain.split.validation_fraction = 0.1;
   pretrain.split.seed = c.seed;
-  pretrain.preprocess.qc.min_cells = c.min_cells;
+  pretrain.preprocess = c.preprocess;
   pretrain.model = c.model;
   pretrain.train = c.pretrain;
   pretrain.train.metrics = file("ae_metrics.jsonl");
@@ -144,6 +155,10 @@ std::string run_pipeline(const PipelineConfig& c) {
                                    "Every figure is on the test part of the split (held-out cells or patients).\n\n",
                                    c.data, split_path, pretrain.out);
   report += c.report_preamble;
+  report::write_training_curves({{"training", pretrain.train.metrics, "train_loss"}, {"validation", pretrain.train.metrics, "validation_loss"}},
+                                "Autoencoder pretraining", fmt::format("loss ({})", models::loss_name(c.model.loss)),
+                                file("figures/autoencoder_loss.svg"));
+  report += "## Autoencoder pretraining\n\n![autoencoder loss by epoch](figures/autoencoder_loss.svg)\n\n";
   for (const auto& task : c.tasks) {
     std::vector<std::pair<std::string, std::string>> runs;
     for (const auto& h : task.heads) runs.emplace_back("X_marrow", h);
@@ -159,6 +174,8 @@ std::string run_pipeline(const PipelineConfig& c) {
                           task.cells.empty() ? "all" : task.cells, fmt::join(columns, " | "));
     for (size_t i = 0; i < columns.size(); ++i) report += "---|";
     report += "\n";
+    std::vector<report::Curve> curves;
+    std::string confusions;
     for (const auto& [features, head] : runs) {
       spdlog::info("[pipeline] {}: {} head on {}", task.name, head, features == "pca" ? "the PCA baseline" : "the embedding");
       ClassifyTrainOptions train;
@@ -172,8 +189,14 @@ std::string run_pipeline(const PipelineConfig& c) {
       train.split.validation_fraction = 0.1;
       train.split.seed = c.seed;
       train.train = c.classify;
-      train.out = file(fmt::format("{}_{}_{}.marrow", task.name, features, head));
+      const std::string run_name = fmt::format("{}_{}_{}", task.name, features, head);
+      const std::string run_label = fmt::format("{} + {}", features == "pca" ? "PCA baseline" : "autoencoder", head);
+      train.out = file(run_name + ".marrow");
+      train.train.metrics = file(run_name + "_metrics.jsonl");
       nlohmann::json metrics = classify_train(train);
+      curves.push_back({run_label, train.train.metrics, "validation_loss"});
+      report::write_confusion_matrix(metrics, run_label, file("figures/" + run_name + "_confusion.svg"));
+      confusions += fmt::format("![{0} confusion matrix](figures/{1}_confusion.svg) ", run_label, run_name);
       nlohmann::json entry = {{"model", train.out}, {"test", metrics}};
       std::string row = fmt::format("| {} | {} | {} | {} | {} | {}{} |", features == "pca" ? "PCA baseline" : "autoencoder", head,
                                     format_metric(metrics, "accuracy"), format_metric(metrics, "balanced_accuracy"),
@@ -203,7 +226,18 @@ std::string run_pipeline(const PipelineConfig& c) {
       results["tasks"][task.name][features + "/" + head] = entry;
       report += row + "\n";
     }
-    report += "\n";
+    report::write_training_curves(curves, task.name + ": classifier validation loss", "validation loss (class-weighted cross-entropy)",
+                                  file("figures/" + task.name + "_curves.svg"));
+    DataSpec task_cells;
+    task_cells.path = embed_options.out;
+    task_cells.cells = task.cells;
+    report::write_embedding_map(load_cells(task_cells), embed_options.key, task.label,
+                                fmt::format("{}: autoencoder embedding (t-SNE), by {}", task.name, task.label),
+                                file("figures/" + task.name + "_map.svg"), 2000, c.seed);
+    report += fmt::format(
+        "\nConfusion matrices on the test part (rows: true class, columns: predicted; colour: share of the row):\n\n{0}\n\n"
+        "![{1} classifier validation loss](figures/{1}_curves.svg) ![{1} embedding map](figures/{1}_map.svg)\n\n",
+        confusions, task.name);
   }
   write_json_file(file("results.json"), results);
   std::string report_path = file("report.md");

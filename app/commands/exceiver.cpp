@@ -1,0 +1,127 @@
+// `marrow pretrain exceiver`, `marrow genes` and `marrow impute`: the masked-expression gene model.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+#include <memory>
+
+#include "cli.hpp"
+#include "marrow/workflow/classify.hpp"
+#include "marrow/workflow/exceiver.hpp"
+
+namespace marrow::cli {
+
+void add_pretrain_exceiver_command(CLI::App& pretrain) {
+  auto o = std::make_shared<workflow::ExceiverPretrainOptions>();
+  o->split.validation_fraction = 0.1;
+  auto loss = std::make_shared<std::string>("mse");
+  auto* cmd = pretrain.add_subcommand("exceiver", "Masked-expression gene model (Exceiver-style Perceiver IO): genes are tokens");
+  cmd->add_option("--data,-d", o->files, "Input files (.h5ad, 10x .h5 or 10x directory); the vocabulary is the union of their genes")
+      ->required();
+  cmd->add_option("--matrix", o->data.matrix, "Matrix of an .h5ad to use: X, raw/X or layers/NAME")->capture_default_str();
+  cmd->add_option("--labels", o->data.labels, "CSV/TSV of cell labels joined on barcode");
+  cmd->add_option("--cells", o->data.cells, "Cell selection applied to every file, e.g. \"cell_type=HSC,Prog\"");
+  add_split_options(*cmd, o->split, true);
+  cmd->add_option("--dim", o->model.dim, "Width of gene tokens, queries and latents")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--latents", o->model.latents, "Rows of the latent array")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--heads", o->model.heads, "Attention heads")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--layers", o->model.layers, "Latent self-attention layers")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ff-mult", o->model.ff_mult, "Feed-forward width as a multiple of dim")->capture_default_str();
+  cmd->add_option("--dropout", o->model.dropout, "Dropout in attention and feed-forward layers")->capture_default_str();
+  cmd->add_option("--values", o->model.value_mode, "Token values: scale (embedding x value) or project (learned projection)")
+      ->capture_default_str();
+  cmd->add_option("--loss", *loss, "mse (log-normalised), poisson or nb (counts given library size)")->capture_default_str();
+  cmd->add_option("--max-tokens", o->masking.max_tokens, "Keep a cell's most expressed genes up to this many (0: all)")
+      ->capture_default_str();
+  cmd->add_option("--mask-fraction", o->masking.mask_fraction, "Share of a cell's expressed genes masked and predicted")
+      ->capture_default_str();
+  cmd->add_option("--unexpressed-ratio", o->masking.unexpressed_ratio, "Unexpressed genes queried per masked gene")
+      ->capture_default_str();
+  cmd->add_option("--target-sum", o->target_sum, "Library-size normalisation target")->capture_default_str();
+  add_training_options(*cmd, o->train);
+  cmd->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
+  cmd->callback([o, loss] {
+    o->model.loss = models::parse_loss(*loss);
+    o->train.seed = o->split.seed;
+    workflow::ExceiverPretrainSummary s = workflow::pretrain_exceiver(*o);
+    if (s.completed)
+      spdlog::info("wrote {} ({} genes; {} training and {} validation cells; best epoch {} of {})", o->out, s.genes, s.train_cells,
+                   s.validation_cells, s.best_epoch, s.epochs_run);
+    else
+      spdlog::info("stopped after epoch {} as asked; continue with --resume", s.epochs_run);
+  });
+}
+
+void add_genes_command(CLI::App& app) {
+  auto model = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("genes", "Gene embeddings of a gene model: TSV (gene, dim0, ...) or .h5ad (varm['X_marrow'])");
+  cmd->add_option("--model,-m", *model, "Model file (.marrow, exceiver)")->required();
+  cmd->add_option("--out,-o", *out, "Output .tsv or .h5ad")->required();
+  cmd->callback([model, out] {
+    int64_t n = workflow::write_gene_embeddings(*model, *out);
+    spdlog::info("wrote {} gene embeddings to {}", n, *out);
+  });
+}
+
+void add_impute_command(CLI::App& app) {
+  auto o = std::make_shared<workflow::ImputeOptions>();
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("impute", "Mask expressed genes, predict them, and compare with gene-mean and kNN baselines");
+  cmd->add_option("--model,-m", o->model, "Model file (.marrow, exceiver)")->required();
+  add_data_options(*cmd, o->data);
+  cmd->add_option("--split-file", o->split_file, "Evaluate only the cells of one part of this split");
+  cmd->add_option("--part", o->part, "With --split-file: train, validation or test")->capture_default_str();
+  cmd->add_option("--mask-fraction", o->mask_fraction, "Share of each cell's expressed genes masked")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "Seed of the masks")->capture_default_str();
+  cmd->add_option("--max-cells", o->max_cells, "Evaluate a seeded sample of at most this many cells (0: all)")->capture_default_str();
+  cmd->add_option("--neighbours", o->neighbours, "kNN baseline: nearest cells averaged")->capture_default_str();
+  cmd->add_flag("--case-insensitive", o->case_insensitive, "Match gene names ignoring case");
+  cmd->add_flag("--json", *json, "Print the metrics as JSON");
+  cmd->callback([o, json] {
+    nlohmann::json m = workflow::impute(*o);
+    if (*json) {
+      std::cout << m.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format(
+        "{} cells, {} masked values\n  model      MSE {:.4f}  Pearson {:.3f}\n  gene mean  MSE {:.4f}  Pearson {:.3f}\n"
+        "  kNN        MSE {:.4f}  Pearson {:.3f}\n",
+        m["n_cells"].get<int64_t>(), m["n_masked"].get<int64_t>(), m["mse"].get<double>(), m["pearson"].get<double>(),
+        m["baseline_gene_mean_mse"].get<double>(), m["baseline_gene_mean_pearson"].get<double>(), m["baseline_knn_mse"].get<double>(),
+        m["baseline_knn_pearson"].get<double>());
+  });
+}
+
+void add_finetune_command(CLI::App& app) {
+  auto o = std::make_shared<workflow::ClassifyTrainOptions>();
+  auto json = std::make_shared<bool>(false);
+  o->split.spec = "random";
+  o->split.validation_fraction = 0.1;
+  o->model.head = "linear";
+  o->train.epochs = 20;
+  o->train.batch_size = 32;
+  o->train.learning_rate = 3e-4;
+  o->train.patience = 5;
+  auto* cmd = app.add_subcommand("finetune", "Fine-tune a gene model to a cell label (class query + head); evaluate with classify evaluate");
+  cmd->add_option("--model,-m", o->finetune_model, "Pretrained gene model (.marrow, exceiver)")->required();
+  add_data_options(*cmd, o->data);
+  cmd->add_option("--label", o->label, "obs column to predict")->required();
+  cmd->add_option("--head", o->model.head, "linear, mlp or transformer, on the class query's output")->capture_default_str();
+  cmd->add_flag("--freeze", o->freeze, "Train only the class query and the head; the pretrained model stays as it is");
+  cmd->add_flag("!--unbalanced", o->balanced, "Do not weight classes by inverse frequency");
+  add_split_options(*cmd, o->split, true);
+  add_training_options(*cmd, o->train);
+  cmd->add_flag("--json", *json, "Print the test metrics as JSON");
+  cmd->add_option("--out,-o", o->out, "Fine-tuned classifier (.marrow)")->required();
+  cmd->callback([o, json] {
+    o->train.seed = o->split.seed;
+    nlohmann::json m = workflow::classify_train(*o);
+    if (*json) std::cout << m.dump(2) << "\n";
+    else
+      std::cout << fmt::format("{}: accuracy {:.3f}  balanced accuracy {:.3f}  macro F1 {:.3f} (n {})\n", m.value("evaluated_on", ""),
+                               m["accuracy"].get<double>(), m["balanced_accuracy"].get<double>(), m["macro_f1"].get<double>(),
+                               m["n"].get<int64_t>());
+  });
+}
+
+}  // namespace marrow::cli

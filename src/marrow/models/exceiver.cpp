@@ -1,0 +1,125 @@
+#include "marrow/models/exceiver.hpp"
+
+#include <cmath>
+
+#include "marrow/core/error.hpp"
+
+namespace marrow::models {
+
+nlohmann::json ExceiverOptions::to_json() const {
+  return {{"n_genes", n_genes}, {"dim", dim},         {"latents", latents},       {"heads", heads},
+          {"layers", layers},   {"ff_mult", ff_mult}, {"dropout", dropout},       {"value_mode", value_mode},
+          {"loss", loss_name(loss)}};
+}
+
+ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
+  ExceiverOptions o;
+  o.n_genes = j.at("n_genes").get<int64_t>();
+  o.dim = j.at("dim").get<int64_t>();
+  o.latents = j.at("latents").get<int64_t>();
+  o.heads = j.at("heads").get<int64_t>();
+  o.layers = j.at("layers").get<int64_t>();
+  o.ff_mult = j.at("ff_mult").get<int64_t>();
+  o.dropout = j.at("dropout").get<double>();
+  o.value_mode = j.at("value_mode").get<std::string>();
+  o.loss = parse_loss(j.at("loss").get<std::string>());
+  return o;
+}
+
+CrossAttentionBlockImpl::CrossAttentionBlockImpl(int64_t dim, int64_t heads, int64_t ff_mult, double dropout) {
+  query_norm = register_module("query_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  key_norm = register_module("key_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  ff_norm = register_module("ff_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
+  attention = register_module("attention", torch::nn::MultiheadAttention(torch::nn::MultiheadAttentionOptions(dim, heads).dropout(dropout)));
+  feed_forward = register_module("feed_forward", torch::nn::Sequential(torch::nn::Linear(dim, ff_mult * dim), torch::nn::GELU(),
+                                                                       torch::nn::Dropout(dropout), torch::nn::Linear(ff_mult * dim, dim)));
+}
+
+torch::Tensor CrossAttentionBlockImpl::forward(const torch::Tensor& queries, const torch::Tensor& keys, const torch::Tensor& key_padding) {
+  // LibTorch's MultiheadAttention takes [sequence, batch, dim].
+  torch::Tensor q = query_norm(queries).transpose(0, 1);
+  torch::Tensor k = key_norm(keys).transpose(0, 1);
+  torch::Tensor attended = std::get<0>(attention(q, k, k, key_padding, /*need_weights=*/false)).transpose(0, 1);
+  torch::Tensor x = queries + attended;
+  return x + feed_forward->forward(ff_norm(x));
+}
+
+ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options)) {
+  const auto& o = options_;
+  if (o.n_genes <= 0) fail("exceiver: the vocabulary is empty");
+  if (o.dim <= 0 || o.latents <= 0 || o.heads <= 0 || o.layers < 0 || o.ff_mult <= 0)
+    fail("exceiver: sizes must be positive (dim {}, latents {}, heads {}, layers {}, ff_mult {})", o.dim, o.latents, o.heads, o.layers,
+         o.ff_mult);
+  if (o.dim % o.heads != 0) fail("exceiver: dim {} must be a multiple of heads {}", o.dim, o.heads);
+  if (o.dropout < 0 || o.dropout >= 1) fail("exceiver: dropout must be in [0, 1), got {}", o.dropout);
+  if (o.value_mode != "scale" && o.value_mode != "project") fail("exceiver: value mode must be scale or project, got '{}'", o.value_mode);
+  gene_embedding = register_module("gene_embedding", torch::nn::Embedding(o.n_genes, o.dim));
+  torch::nn::init::normal_(gene_embedding->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(o.dim)));
+  mask_embedding = register_parameter("mask_embedding", torch::randn({o.dim}) / std::sqrt(static_cast<double>(o.dim)));
+  latent_array = register_parameter("latent_array", torch::randn({o.latents, o.dim}) * 0.02);
+  class_query = register_parameter("class_query", torch::randn({1, o.dim}) * 0.02);
+  if (o.value_mode == "project") value_projection = register_module("value_projection", torch::nn::Linear(1, o.dim));
+  encoder = register_module("encoder", CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
+  process = register_module("process", torch::nn::ModuleList());
+  for (int64_t i = 0; i < o.layers; ++i) process->push_back(CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
+  decoder = register_module("decoder", CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
+  class_decoder = register_module("class_decoder", CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
+  output_norm = register_module("output_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim})));
+  output = register_module("output", torch::nn::Linear(o.dim, 1));
+  gene_mean = register_buffer("gene_mean", torch::zeros({o.n_genes}));
+  if (o.loss == ReconstructionLoss::NegativeBinomial) log_theta = register_parameter("log_theta", torch::zeros({o.n_genes}));
+}
+
+torch::Tensor ExceiverImpl::tokens(const TokenBatch& b) {
+  torch::Tensor embedded = gene_embedding(b.genes);  // [B, T, D]
+  torch::Tensor values = b.values.unsqueeze(-1);
+  torch::Tensor t = options_.value_mode == "scale" ? embedded * values : embedded + value_projection(values);
+  // A masked token shows neither its gene nor its value.
+  return torch::where(b.masked.unsqueeze(-1), mask_embedding.expand_as(t), t);
+}
+
+torch::Tensor ExceiverImpl::encode(const TokenBatch& b) {
+  const int64_t batch = b.genes.size(0);
+  torch::Tensor latents = latent_array.unsqueeze(0).expand({batch, options_.latents, options_.dim});
+  latents = encoder(latents, tokens(b), b.padding);
+  for (const auto& block : *process) latents = block->as<CrossAttentionBlock>()->forward(latents, latents, torch::Tensor());
+  return latents;
+}
+
+torch::Tensor ExceiverImpl::cell_embedding(const torch::Tensor& latents) { return latents.mean(1); }
+
+torch::Tensor ExceiverImpl::decode(const torch::Tensor& latents, const torch::Tensor& query_genes) {
+  torch::Tensor queries = gene_embedding(query_genes);
+  torch::Tensor decoded = decoder(queries, latents, torch::Tensor());
+  return output(output_norm(decoded)).squeeze(-1);
+}
+
+torch::Tensor ExceiverImpl::class_representation(const torch::Tensor& latents) {
+  torch::Tensor query = class_query.unsqueeze(0).expand({latents.size(0), 1, options_.dim});
+  return output_norm(class_decoder(query, latents, torch::Tensor())).squeeze(1);
+}
+
+torch::Tensor ExceiverImpl::query_loss(const torch::Tensor& predictions, const TokenBatch& b) {
+  torch::Tensor real = (~b.query_padding).to(predictions.dtype());
+  if (options_.loss == ReconstructionLoss::Mse) return (predictions - b.targets).pow(2) * real;
+  torch::Tensor log_rate = predictions + torch::log(b.library.clamp_min(1.0)).unsqueeze(1);
+  const torch::Tensor& x = b.targets;
+  torch::Tensor nll;
+  if (options_.loss == ReconstructionLoss::Poisson) {
+    nll = torch::exp(log_rate) - x * log_rate + torch::lgamma(x + 1);
+  } else {
+    torch::Tensor lt = log_theta.index_select(0, b.query_genes.reshape(-1)).view_as(x);
+    torch::Tensor theta = torch::exp(lt), log_theta_mu = torch::logaddexp(lt, log_rate);
+    nll = -(torch::lgamma(x + theta) - torch::lgamma(theta) - torch::lgamma(x + 1) + theta * (lt - log_theta_mu) +
+            x * (log_rate - log_theta_mu));
+  }
+  return nll * real;
+}
+
+torch::Tensor ExceiverImpl::loss(const TokenBatch& b) {
+  torch::Tensor predictions = decode(encode(b), b.query_genes);
+  torch::Tensor n = (~b.query_padding).sum().clamp_min(1);
+  return query_loss(predictions, b).sum() / n;
+}
+
+}  // namespace marrow::models

@@ -1,0 +1,33 @@
+#pragma once
+// Options of the masked-expression gene model (models/exceiver.hpp), free of torch headers so that
+// the workflow and CLI layers can set them without paying for torch at compile time.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "marrow/models/autoencoder_options.hpp"  // ReconstructionLoss
+
+namespace marrow::models {
+
+struct ExceiverOptions {
+  int64_t n_genes = 0;        // vocabulary size (the union of the training files' genes)
+  int64_t dim = 64;           // width of gene tokens, queries and latents
+  int64_t latents = 64;       // rows of the learned latent array
+  int64_t heads = 4;          // attention heads (dim must divide by it)
+  int64_t layers = 2;         // latent self-attention layers between encoder and decoder
+  int64_t ff_mult = 2;        // feed-forward width = ff_mult x dim
+  double dropout = 0.0;
+  std::string value_mode = "scale";  // scale: gene embedding x value (Exceiver); project: + learned value projection
+  ReconstructionLoss loss = ReconstructionLoss::Mse;  // mse on log-normalised values, or poisson / nb counts
+
+  nlohmann::json to_json() const;
+  static ExceiverOptions from_json(const nlohmann::json& json);
+};
+
+// How a cell becomes a training example: which expressed genes are kept, masked and queried.
+struct MaskingOptions {
+  int64_t max_tokens = 1024;        // longer cells keep their most expressed genes (0: no cap)
+  double mask_fraction = 0.15;      // of each cell's kept expressed genes, hidden and predicted
+  double unexpressed_ratio = 1.0;   // unexpressed genes (of the cell's panel) queried per masked gene
+};
+
+}  // namespace marrow::models

@@ -1,0 +1,33 @@
+#pragma once
+// Cells of a TokenCells set as training examples of the masked-expression model, and examples as
+// padded tensors. An example keeps the cell's expressed genes (its most expressed max_tokens when it
+// has more), hides mask_fraction of them behind the mask embedding and queries them, and queries as
+// many unexpressed genes of the cell's panel per masked gene as unexpressed_ratio says (target 0).
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "marrow/core/random.hpp"
+#include "marrow/models/exceiver.hpp"
+#include "marrow/preprocess/gene_tokens.hpp"
+
+namespace marrow::models {
+
+struct CellExample {
+  std::vector<int32_t> genes;         // input tokens
+  std::vector<float> values;          // log-normalised
+  std::vector<uint8_t> masked;        // token hidden
+  std::vector<int32_t> query_genes;   // masked expressed genes first, then unexpressed ones
+  std::vector<float> query_values;    // log-normalised truth (0 for unexpressed)
+  std::vector<float> query_counts;    // raw count truth
+  std::vector<uint8_t> query_masked;  // 1: a masked expressed gene, 0: a sampled unexpressed one
+  double library = 0;
+};
+
+// With mask_fraction 0 the example is the whole (capped) cell with no queries: what embedding reads.
+CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const MaskingOptions& masking, Rng& rng);
+
+// Pads examples to their longest token set and query list. count_targets: targets are raw counts.
+TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets);
+
+}  // namespace marrow::models

@@ -1,0 +1,83 @@
+#include "marrow/preprocess/gene_tokens.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "marrow/core/error.hpp"
+#include "marrow/preprocess/normalize.hpp"
+
+namespace marrow::preprocess {
+
+namespace {
+
+void append_rows(CsrMatrix& to, const CsrMatrix& from) {
+  if (to.cols != from.cols) fail("token sets over different vocabularies ({} and {} genes)", to.cols, from.cols);
+  int64_t base = to.indptr.back();
+  for (int64_t r = 1; r <= from.rows; ++r) to.indptr.push_back(base + from.indptr[r]);
+  to.indices.insert(to.indices.end(), from.indices.begin(), from.indices.end());
+  to.data.insert(to.data.end(), from.data.begin(), from.data.end());
+  to.rows += from.rows;
+}
+
+}  // namespace
+
+void TokenCells::append(const TokenCells& other) {
+  if (values.rows == 0 && panels.empty()) {
+    *this = other;
+    return;
+  }
+  append_rows(values, other.values);
+  append_rows(counts, other.counts);
+  library.insert(library.end(), other.library.begin(), other.library.end());
+  int32_t offset = static_cast<int32_t>(panels.size());
+  for (int32_t p : other.panel_of_cell) panel_of_cell.push_back(p + offset);
+  panels.insert(panels.end(), other.panels.begin(), other.panels.end());
+}
+
+TokenCells TokenCells::select_cells(const std::vector<int64_t>& rows) const {
+  TokenCells out;
+  out.values = values.select_rows(rows);
+  out.counts = counts.select_rows(rows);
+  out.panels = panels;
+  for (int64_t r : rows) {
+    out.library.push_back(library[r]);
+    out.panel_of_cell.push_back(panel_of_cell[r]);
+  }
+  return out;
+}
+
+GeneVocabulary union_vocabulary(const std::vector<const AnnData*>& files) {
+  std::vector<std::string> genes;
+  std::unordered_set<std::string> seen;
+  for (const AnnData* file : files)
+    for (const std::string& name : file->gene_names())
+      if (seen.insert(gene_key(name, false)).second) genes.push_back(name);
+  if (genes.empty()) fail("no genes in the input files");
+  return GeneVocabulary(std::move(genes));
+}
+
+TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, double target_sum, const AlignOptions& align) {
+  GeneAlignment alignment = vocabulary.align(data.var, align, data.source);
+  TokenCells t;
+  // The library is the cell's total over every gene of its file, as normalize_total uses it.
+  t.library = data.X.row_sums();
+  for (size_t i = 0; i < t.library.size(); ++i)
+    if (!std::isfinite(t.library[i]) || t.library[i] < 0)
+      fail("{}: cell {} has a negative or non-finite total count; token models need raw counts", data.source, data.cell_names()[i]);
+  CsrMatrix normalised = data.X;
+  normalize_total(normalised, target_sum, t.library);
+  log1p(normalised);
+  t.values = normalised.remap_columns(alignment.vocabulary_index, vocabulary.size());
+  t.counts = data.X.remap_columns(alignment.vocabulary_index, vocabulary.size());
+  std::vector<int32_t> panel;
+  for (int32_t v : alignment.vocabulary_index)
+    if (v >= 0) panel.push_back(v);
+  std::sort(panel.begin(), panel.end());
+  panel.erase(std::unique(panel.begin(), panel.end()), panel.end());
+  t.panels = {std::move(panel)};
+  t.panel_of_cell.assign(static_cast<size_t>(data.n_cells()), 0);
+  return t;
+}
+
+}  // namespace marrow::preprocess

@@ -1,0 +1,35 @@
+#pragma once
+// Cells as sets of (gene, value) tokens over a model's gene vocabulary, the input of the
+// masked-expression model. Each file keeps its own panel (the vocabulary genes it measured): a
+// gene outside a cell's panel is unknown for that cell, never a zero. Values are log-normalised
+// over the file's own genes (normalize_total to target_sum, then log1p), raw counts kept beside
+// them for the count losses.
+#include <string>
+#include <vector>
+
+#include "marrow/data/anndata.hpp"
+#include "marrow/data/vocabulary.hpp"
+
+namespace marrow::preprocess {
+
+struct TokenCells {
+  CsrMatrix values;                          // cells x vocabulary, log-normalised, sorted columns
+  CsrMatrix counts;                          // the same pattern, raw counts
+  std::vector<double> library;               // per cell: total counts over all of its file's genes
+  std::vector<int32_t> panel_of_cell;        // per cell: index into panels
+  std::vector<std::vector<int32_t>> panels;  // per file: sorted vocabulary ids it measured
+
+  int64_t n_cells() const { return values.rows; }
+  // Appends another set over the same vocabulary (its panels are added after ours).
+  void append(const TokenCells& other);
+  TokenCells select_cells(const std::vector<int64_t>& rows) const;
+};
+
+// The vocabulary of several files: the union of their gene names (var_names) in first-seen order.
+GeneVocabulary union_vocabulary(const std::vector<const AnnData*>& files);
+
+// Tokens of `data` (raw counts) over `vocabulary`, aligned by name (AlignOptions as embed uses).
+TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, double target_sum = 1e4,
+                    const AlignOptions& align = {});
+
+}  // namespace marrow::preprocess

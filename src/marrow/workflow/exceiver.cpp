@@ -1,0 +1,372 @@
+#include "marrow/workflow/exceiver.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "marrow/core/atomic_file.hpp"
+#include "marrow/core/error.hpp"
+#include "marrow/core/json_util.hpp"
+#include "marrow/io/h5ad_writer.hpp"
+#include "marrow/models/classifier.hpp"
+#include "marrow/models/exceiver.hpp"
+#include "marrow/models/model_file.hpp"
+#include "marrow/models/token_batching.hpp"
+#include "marrow/preprocess/gene_tokens.hpp"
+#include "marrow/train/trainer.hpp"
+
+namespace marrow::workflow {
+
+namespace {
+
+constexpr const char* kKind = "exceiver";
+
+bool count_loss(const models::ExceiverOptions& o) { return o.loss != models::ReconstructionLoss::Mse; }
+
+// Per-gene mean of the log-normalised values over the cells whose panel has the gene.
+torch::Tensor gene_means(const preprocess::TokenCells& cells, int64_t n_genes) {
+  std::vector<double> sum(static_cast<size_t>(n_genes), 0.0), n(static_cast<size_t>(n_genes), 0.0);
+  std::vector<int64_t> cells_per_panel(cells.panels.size(), 0);
+  for (int32_t p : cells.panel_of_cell) ++cells_per_panel[p];
+  for (size_t p = 0; p < cells.panels.size(); ++p)
+    for (int32_t g : cells.panels[p]) n[g] += static_cast<double>(cells_per_panel[p]);
+  const CsrMatrix& v = cells.values;
+  for (int64_t k = 0; k < v.nnz(); ++k) sum[v.indices[k]] += v.data[k];
+  torch::Tensor out = torch::zeros({n_genes});
+  auto a = out.accessor<float, 1>();
+  for (int64_t g = 0; g < n_genes; ++g) a[g] = n[g] > 0 ? static_cast<float>(sum[g] / n[g]) : 0.0f;
+  return out;
+}
+
+struct LoadedExceiver {
+  models::Exceiver model{nullptr};
+  GeneVocabulary vocabulary;
+  double target_sum = 1e4;
+  models::MaskingOptions masking;
+  nlohmann::json meta;
+};
+
+LoadedExceiver load_exceiver(const std::string& path) {
+  models::ModelHeader header = models::read_model_header(path, kKind);
+  LoadedExceiver e;
+  models::ExceiverOptions options;
+  try {
+    options = models::ExceiverOptions::from_json(header.meta.at("model"));
+    e.vocabulary = GeneVocabulary::from_json(header.meta.at("vocabulary"));
+    e.target_sum = header.meta.at("target_sum").get<double>();
+    e.masking.max_tokens = header.meta.at("masking").at("max_tokens").get<int64_t>();
+    e.masking.mask_fraction = header.meta.at("masking").at("mask_fraction").get<double>();
+    e.masking.unexpressed_ratio = header.meta.at("masking").at("unexpressed_ratio").get<double>();
+  } catch (const nlohmann::json::exception& ex) {
+    fail("{}: model metadata is incomplete: {}", path, ex.what());
+  }
+  e.model = models::Exceiver(options);
+  models::load_model_weights(path, *e.model);
+  e.model->eval();
+  e.meta = header.meta;
+  return e;
+}
+
+std::vector<int64_t> all_rows(int64_t n) {
+  std::vector<int64_t> rows(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) rows[i] = i;
+  return rows;
+}
+
+}  // namespace
+
+ExceiverPretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
+  if (o.out.empty()) fail("pretrain exceiver: --out is required");
+  if (o.files.empty()) fail("pretrain exceiver: give at least one --data file");
+  check_output_directory(o.out);
+  if (o.masking.mask_fraction <= 0 || o.masking.mask_fraction >= 1)
+    fail("--mask-fraction must be in (0, 1), got {}", o.masking.mask_fraction);
+
+  // Load every file, then build the vocabulary as the union of their genes.
+  std::vector<AnnData> files;
+  for (const std::string& path : o.files) {
+    DataSpec spec = o.data;
+    spec.path = path;
+    files.push_back(load_cells(spec));
+  }
+  std::vector<const AnnData*> pointers;
+  for (const AnnData& f : files) pointers.push_back(&f);
+  GeneVocabulary vocabulary = preprocess::union_vocabulary(pointers);
+
+  preprocess::TokenCells train_cells, validation_cells;
+  Parts first_parts;
+  for (size_t i = 0; i < files.size(); ++i) {
+    SplitChoice choice = o.split;
+    if (i > 0) choice = SplitChoice{"", "", "", 0.0, o.split.validation_fraction, o.split.seed};
+    Parts parts = resolve_parts(files[i].obs, choice, o.files[i]);
+    preprocess::TokenCells cells = preprocess::tokenize(files[i], vocabulary, o.target_sum);
+    train_cells.append(cells.select_cells(parts.train));
+    validation_cells.append(cells.select_cells(parts.validation));
+    spdlog::info("{}: {} training and {} validation cells, {} of {} vocabulary genes measured", o.files[i], parts.train.size(),
+                 parts.validation.size(), cells.panels[0].size(), vocabulary.size());
+    if (i == 0) first_parts = std::move(parts);
+  }
+  if (train_cells.n_cells() == 0) fail("pretrain exceiver: no training cells");
+
+  models::ExceiverOptions model_options = o.model;
+  model_options.n_genes = vocabulary.size();
+  torch::manual_seed(o.train.seed);
+  models::Exceiver model(model_options);
+  model->gene_mean.copy_(gene_means(train_cells, vocabulary.size()));
+  const bool counts = count_loss(model_options);
+  spdlog::info("exceiver: {} genes, dim {}, {} latents, {} heads, {} latent layers, {} values, {} loss; mask {:.0f}% of up to {} tokens",
+               vocabulary.size(), model_options.dim, model_options.latents, model_options.heads, model_options.layers,
+               model_options.value_mode, models::loss_name(model_options.loss), 100 * o.masking.mask_fraction, o.masking.max_tokens);
+
+  // Validation masks are drawn once, so every epoch is scored on the same hidden genes.
+  std::vector<models::CellExample> validation_examples;
+  {
+    Rng rng(o.train.seed ^ 0x5eedULL);
+    for (int64_t r = 0; r < validation_cells.n_cells(); ++r)
+      validation_examples.push_back(models::make_example(validation_cells, r, o.masking, rng));
+  }
+  train::TrainOptions train_options = o.train;
+  if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
+  if (train_options.label == "train") train_options.label = "pretrain exceiver";
+  train::TrainResult result = train::fit(
+      *model, train_cells.n_cells(),
+      [&](const std::vector<int64_t>& rows) {
+        // Masks come from torch's generator, which the trainer seeds per epoch: a resumed run
+        // draws the same masks as an uninterrupted one.
+        Rng rng(static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64).item<int64_t>()));
+        std::vector<models::CellExample> examples;
+        for (int64_t r : rows) examples.push_back(models::make_example(train_cells, r, o.masking, rng));
+        return model->loss(models::to_batch(examples, counts));
+      },
+      validation_examples.empty()
+          ? train::ValidationLoss{}
+          : train::ValidationLoss([&] {
+              return train::evaluate_in_batches(*model, all_rows(static_cast<int64_t>(validation_examples.size())), 256,
+                                                [&](const std::vector<int64_t>& rows) {
+                                                  std::vector<models::CellExample> examples;
+                                                  for (int64_t r : rows) examples.push_back(validation_examples[r]);
+                                                  return model->loss(models::to_batch(examples, counts));
+                                                });
+            }),
+      train_options);
+
+  ExceiverPretrainSummary summary;
+  summary.train_cells = train_cells.n_cells();
+  summary.validation_cells = validation_cells.n_cells();
+  summary.genes = vocabulary.size();
+  summary.epochs_run = result.history.empty() ? 0 : result.history.back().epoch;
+  summary.best_epoch = result.best_epoch;
+  summary.best_validation = result.best_validation;
+  summary.completed = result.completed;
+  if (!result.completed) return summary;
+  std::string inputs;
+  for (const auto& f : o.files) inputs += (inputs.empty() ? "" : ",") + f;
+  nlohmann::json meta = {{"model", model_options.to_json()},
+                         {"vocabulary", vocabulary.to_json()},
+                         {"target_sum", o.target_sum},
+                         {"masking",
+                          {{"max_tokens", o.masking.max_tokens},
+                           {"mask_fraction", o.masking.mask_fraction},
+                           {"unexpressed_ratio", o.masking.unexpressed_ratio}}},
+                         {"files", o.files},
+                         {"run", run_metadata("pretrain exceiver", o.files.front(), o.data.matrix, o.data.cells, o.train, result,
+                                              first_parts)}};
+  models::save_model(o.out, kKind, meta, *model);
+  std::error_code ec;
+  std::filesystem::remove(train_options.checkpoint, ec);
+  return summary;
+}
+
+DenseMatrix exceiver_embed(const std::string& path, const AnnData& data, bool case_insensitive, int64_t batch_size) {
+  LoadedExceiver e = load_exceiver(path);
+  AlignOptions align;
+  align.case_insensitive = case_insensitive;
+  preprocess::TokenCells cells = preprocess::tokenize(data, e.vocabulary, e.target_sum, align);
+  models::MaskingOptions whole = e.masking;
+  whole.mask_fraction = 0;  // every kept token visible, nothing queried
+  const int64_t dim = e.model->options().dim;
+  DenseMatrix out{cells.n_cells(), dim, std::vector<float>(static_cast<size_t>(cells.n_cells() * dim))};
+  torch::NoGradGuard no_grad;
+  Rng rng(0);
+  for (int64_t start = 0; start < cells.n_cells(); start += batch_size) {
+    std::vector<models::CellExample> examples;
+    for (int64_t r = start; r < std::min(cells.n_cells(), start + batch_size); ++r)
+      examples.push_back(models::make_example(cells, r, whole, rng));
+    torch::Tensor z = models::ExceiverImpl::cell_embedding(e.model->encode(models::to_batch(examples, false))).contiguous();
+    std::copy(z.data_ptr<float>(), z.data_ptr<float>() + z.numel(), out.values.begin() + start * dim);
+  }
+  return out;
+}
+
+int64_t write_gene_embeddings(const std::string& path, const std::string& out) {
+  if (out.empty()) fail("genes: --out is required");
+  check_output_directory(out);
+  LoadedExceiver e = load_exceiver(path);
+  torch::Tensor w = e.model->gene_embeddings().detach().contiguous();
+  const int64_t n = w.size(0), dim = w.size(1);
+  const auto& genes = e.vocabulary.genes();
+  const float* values = w.data_ptr<float>();
+  if (out.size() > 5 && out.substr(out.size() - 5) == ".h5ad") {
+    // An AnnData with no cells whose var is the vocabulary and varm["X_marrow"] the embeddings.
+    AnnData table;
+    table.X.rows = 0;
+    table.X.cols = n;
+    table.var.index = genes;
+    io::H5adAdditions additions;
+    additions.varm["X_marrow"] = DenseMatrix{n, dim, std::vector<float>(values, values + n * dim)};
+    additions.uns["marrow_genes"] = {{"model", path}};
+    io::write_h5ad(out, table, additions);
+    return n;
+  }
+  std::string text = "gene";
+  for (int64_t d = 0; d < dim; ++d) text += fmt::format("\tdim{}", d);
+  text += "\n";
+  for (int64_t g = 0; g < n; ++g) {
+    text += genes[g];
+    for (int64_t d = 0; d < dim; ++d) text += fmt::format("\t{:.6g}", values[g * dim + d]);
+    text += "\n";
+  }
+  write_file_atomic(out, text);
+  return n;
+}
+
+nlohmann::json impute(const ImputeOptions& o) {
+  if (o.mask_fraction <= 0 || o.mask_fraction >= 1) fail("--mask-fraction must be in (0, 1), got {}", o.mask_fraction);
+  LoadedExceiver e = load_exceiver(o.model);
+  AnnData data = load_cells(o.data);
+  if (!o.split_file.empty()) {
+    SplitChoice choice;
+    choice.file = o.split_file;
+    Parts parts = resolve_parts(data.obs, choice, o.data.path);
+    const auto& rows = o.part == "train" ? parts.train : o.part == "validation" ? parts.validation : parts.test;
+    if (o.part != "train" && o.part != "validation" && o.part != "test") fail("--part must be train, validation or test");
+    if (rows.empty()) fail("{}: the split's {} part has no cells here", o.split_file, o.part);
+    data = data.select_cells(rows);
+  }
+  if (o.max_cells > 0 && data.n_cells() > o.max_cells) {
+    Rng pick(o.seed + 1);
+    std::vector<int64_t> rows = all_rows(data.n_cells());
+    shuffle(rows, pick);
+    rows.resize(static_cast<size_t>(o.max_cells));
+    std::sort(rows.begin(), rows.end());
+    data = data.select_cells(rows);
+  }
+  AlignOptions align;
+  align.case_insensitive = o.case_insensitive;
+  preprocess::TokenCells cells = preprocess::tokenize(data, e.vocabulary, e.target_sum, align);
+  const int64_t n = cells.n_cells();
+
+  // The same masked entries for the model and both baselines.
+  models::MaskingOptions masking = e.masking;
+  masking.mask_fraction = o.mask_fraction;
+  masking.unexpressed_ratio = 0;
+  Rng rng(o.seed);
+  std::vector<models::CellExample> examples;
+  for (int64_t r = 0; r < n; ++r) examples.push_back(models::make_example(cells, r, masking, rng));
+
+  // Model predictions, on the log-normalised scale.
+  std::vector<double> truth, predicted, gene_mean_pred, knn_pred;
+  std::vector<std::pair<int64_t, int32_t>> entries;  // (cell, vocabulary gene) of each masked value
+  torch::NoGradGuard no_grad;
+  const bool counts = count_loss(e.model->options());
+  for (int64_t start = 0; start < n; start += 256) {
+    std::vector<models::CellExample> batch(examples.begin() + start, examples.begin() + std::min(n, start + 256));
+    models::TokenBatch b = models::to_batch(batch, false);
+    torch::Tensor p = e.model->decode(e.model->encode(b), b.query_genes);
+    if (counts) p = torch::log1p(torch::exp(p) * e.target_sum);  // expected share of the library, normalised
+    auto pa = p.accessor<float, 2>();
+    for (size_t i = 0; i < batch.size(); ++i)
+      for (size_t k = 0; k < batch[i].query_genes.size(); ++k) {
+        truth.push_back(batch[i].query_values[k]);
+        predicted.push_back(pa[static_cast<int64_t>(i)][static_cast<int64_t>(k)]);
+        entries.emplace_back(start + static_cast<int64_t>(i), batch[i].query_genes[k]);
+      }
+  }
+  if (entries.empty()) fail("{}: no expressed genes to mask in the selected cells", o.data.path);
+  auto mean_a = e.model->gene_mean.accessor<float, 1>();
+  for (const auto& [cell, gene] : entries) gene_mean_pred.push_back(mean_a[gene]);
+
+  // kNN baseline: the cells' visible values (masked entries removed) over the genes they measure,
+  // PCA (50 components), and for each masked entry the mean over the 15 nearest cells that show it.
+  std::vector<int32_t> columns;  // vocabulary genes with any value in these cells
+  std::vector<int32_t> column_of(static_cast<size_t>(e.vocabulary.size()), -1);
+  for (int32_t g : cells.values.indices)
+    if (column_of[g] < 0) column_of[g] = 0;
+  for (int32_t g = 0; g < static_cast<int32_t>(column_of.size()); ++g)
+    if (column_of[g] == 0) {
+      column_of[g] = static_cast<int32_t>(columns.size());
+      columns.push_back(g);
+    }
+  const int64_t m = static_cast<int64_t>(columns.size());
+  torch::Tensor visible = torch::zeros({n, m}), hidden = torch::zeros({n, m}, torch::kBool);
+  {
+    auto va = visible.accessor<float, 2>();
+    auto ha = hidden.accessor<bool, 2>();
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t k = cells.values.indptr[r]; k < cells.values.indptr[r + 1]; ++k) va[r][column_of[cells.values.indices[k]]] = cells.values.data[k];
+    for (int64_t r = 0; r < n; ++r)
+      for (size_t k = 0; k < examples[r].query_genes.size(); ++k) {
+        int32_t c = column_of[examples[r].query_genes[k]];
+        va[r][c] = 0.0f;
+        ha[r][c] = true;
+      }
+  }
+  const int64_t k_neighbours = std::min<int64_t>(o.neighbours, n - 1);
+  if (k_neighbours >= 1) {
+    models::PcaProjection pca(m, std::min<int64_t>({50, n - 1, m}));
+    pca->fit(visible, o.seed);
+    torch::Tensor z = pca->forward(visible);
+    torch::Tensor d = torch::cdist(z, z);
+    d.fill_diagonal_(std::numeric_limits<float>::infinity());
+    torch::Tensor nearest = std::get<1>(d.topk(k_neighbours, 1, false));
+    auto na = nearest.accessor<int64_t, 2>();
+    auto va = visible.accessor<float, 2>();
+    auto ha = hidden.accessor<bool, 2>();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      auto [cell, gene] = entries[i];
+      int32_t c = column_of[gene];
+      double sum = 0;
+      int shown = 0;
+      for (int64_t j = 0; j < k_neighbours; ++j) {
+        int64_t other = na[cell][j];
+        if (ha[other][c]) continue;
+        sum += va[other][c];
+        ++shown;
+      }
+      knn_pred.push_back(shown > 0 ? sum / shown : gene_mean_pred[i]);
+    }
+  } else {
+    knn_pred = gene_mean_pred;
+  }
+
+  auto mse = [&](const std::vector<double>& p) {
+    double s = 0;
+    for (size_t i = 0; i < p.size(); ++i) s += (p[i] - truth[i]) * (p[i] - truth[i]);
+    return s / static_cast<double>(p.size());
+  };
+  auto pearson = [&](const std::vector<double>& p) {
+    double mp = 0, mt = 0;
+    for (size_t i = 0; i < p.size(); ++i) mp += p[i], mt += truth[i];
+    mp /= static_cast<double>(p.size()), mt /= static_cast<double>(p.size());
+    double sxy = 0, sxx = 0, syy = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      sxy += (p[i] - mp) * (truth[i] - mt), sxx += (p[i] - mp) * (p[i] - mp), syy += (truth[i] - mt) * (truth[i] - mt);
+    }
+    return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+  };
+  return {{"n_cells", n},
+          {"n_masked", static_cast<int64_t>(entries.size())},
+          {"mse", mse(predicted)},
+          {"pearson", pearson(predicted)},
+          {"baseline_gene_mean_mse", mse(gene_mean_pred)},
+          {"baseline_gene_mean_pearson", pearson(gene_mean_pred)},
+          {"baseline_knn_mse", mse(knn_pred)},
+          {"baseline_knn_pearson", pearson(knn_pred)},
+          {"mask_fraction", o.mask_fraction},
+          {"seed", o.seed},
+          {"model", o.model}};
+}
+
+}  // namespace marrow::workflow

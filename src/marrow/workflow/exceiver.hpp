@@ -1,0 +1,58 @@
+#pragma once
+// The masked-expression gene model as library calls: `marrow pretrain exceiver`, its branch of
+// `marrow embed`, `marrow genes` and `marrow impute`.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "marrow/data/csr_matrix.hpp"
+#include "marrow/models/exceiver_options.hpp"
+#include "marrow/train/train_options.hpp"
+#include "marrow/workflow/parts.hpp"
+#include "marrow/workflow/prepare.hpp"
+
+namespace marrow::workflow {
+
+struct ExceiverPretrainOptions {
+  std::vector<std::string> files;  // one or more inputs; the vocabulary is the union of their genes
+  DataSpec data;                   // matrix, labels and cell selection, applied to every file
+  SplitChoice split;               // applied to the first file; the other files train whole
+  double target_sum = 1e4;
+  models::ExceiverOptions model;   // n_genes is set from the vocabulary
+  models::MaskingOptions masking;
+  train::TrainOptions train;
+  std::string out;
+};
+
+struct ExceiverPretrainSummary {
+  int64_t train_cells = 0, validation_cells = 0, genes = 0;
+  int epochs_run = 0, best_epoch = 0;
+  double best_validation = 0;
+  bool completed = true;
+};
+
+ExceiverPretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& options);
+
+// Cell embeddings (cells x dim) of every cell of `data`, and the genes of the model it matched.
+DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool case_insensitive, int64_t batch_size = 256);
+
+// `marrow genes`: the gene embedding table, as TSV (gene, then dim columns) or .h5ad (varm).
+int64_t write_gene_embeddings(const std::string& model, const std::string& out);
+
+struct ImputeOptions {
+  std::string model;
+  DataSpec data;
+  std::string split_file;    // evaluate only the cells of this split's `part`
+  std::string part = "test";
+  double mask_fraction = 0.15;
+  uint64_t seed = 0;
+  int64_t max_cells = 0;     // 0: all selected cells; else a seeded sample of this many
+  int64_t neighbours = 15;   // kNN baseline
+  bool case_insensitive = false;
+};
+
+// Masks expressed genes of the cells, predicts them, and returns {"n_cells", "n_masked", "mse",
+// "pearson", "baseline_gene_mean_mse", "baseline_knn_mse", ...} on the same masked entries.
+nlohmann::json impute(const ImputeOptions& options);
+
+}  // namespace marrow::workflow
