@@ -58,6 +58,7 @@ int run(int argc, char** argv) {
   add_genes_command(app);
   add_impute_command(app);
   add_finetune_command(app);
+  add_embedding_metrics_command(app);
   add_demo_command(app);
   add_run_command(app);
 

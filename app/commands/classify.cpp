@@ -27,6 +27,31 @@ void print_metrics(const nlohmann::json& m, bool json) {
 
 }  // namespace
 
+void add_embedding_metrics_command(CLI::App& app) {
+  auto o = std::make_shared<workflow::EmbeddingMetricsOptions>();
+  auto json = std::make_shared<bool>(false);
+  o->split.spec = "random";
+  auto* cmd = app.add_subcommand("embedding-metrics",
+                                 "kNN accuracy and k-means adjusted Rand index of a label in an embedding (or the PCA baseline)");
+  add_data_options(*cmd, o->data);
+  cmd->add_option("--embedding", o->embedding, "obsm key of the embedding, or pca (the baseline)")->capture_default_str();
+  cmd->add_option("--label", o->label, "obs column")->required();
+  cmd->add_option("--neighbours", o->neighbours, "kNN: training cells that vote")->capture_default_str();
+  cmd->add_option("--pca-components", o->pca_components, "pca baseline: components")->capture_default_str();
+  add_split_options(*cmd, o->split, false);
+  cmd->add_flag("--json", *json, "Print JSON");
+  cmd->callback([o, json] {
+    nlohmann::json m = workflow::embedding_metrics(*o);
+    if (*json) {
+      std::cout << m.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("{}: kNN (k={}) accuracy {:.3f}, macro F1 {:.3f} on {} test cells; ARI {:.3f} ({} k-means clusters)\n",
+                             o->embedding, o->neighbours, m["knn"]["accuracy"].get<double>(), m["knn"]["macro_f1"].get<double>(),
+                             m["n_test"].get<int64_t>(), m["ari"].get<double>(), m["clusters"].get<int64_t>());
+  });
+}
+
 void add_zeroshot_command(CLI::App& app) {
   auto o = std::make_shared<workflow::ZeroShotOptions>();
   auto json = std::make_shared<bool>(false);
@@ -77,6 +102,8 @@ void add_classify_command(CLI::App& app) {
   train->add_option("--pca-components", t->pca_components, "pca baseline: components")->capture_default_str();
   train->add_option("--pca-genes", t->pca_genes, "pca baseline: highly variable genes")->capture_default_str();
   train->add_flag("!--unbalanced", t->balanced, "Do not weight classes by inverse frequency");
+  train->add_option("--label-fraction", t->label_fraction, "Train on this seeded, stratified share of the training cells")
+      ->capture_default_str();
   add_split_options(*train, t->split, true);
   add_training_options(*train, t->train);
   train->add_flag("--json", *t_json, "Print the test metrics as JSON");

@@ -54,12 +54,37 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
 void add_genes_command(CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("genes", "Gene embeddings of a gene model: TSV (gene, dim0, ...) or .h5ad (varm['X_marrow'])");
+  auto markers = std::make_shared<workflow::MarkerOptions>();
+  auto json = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("genes", "Gene embeddings of a gene model: TSV (gene, dim0, ...) or .h5ad (varm['X_marrow']); "
+                                          "with --markers-from, how well they group marker genes");
   cmd->add_option("--model,-m", *model, "Model file (.marrow, exceiver)")->required();
-  cmd->add_option("--out,-o", *out, "Output .tsv or .h5ad")->required();
-  cmd->callback([model, out] {
-    int64_t n = workflow::write_gene_embeddings(*model, *out);
-    spdlog::info("wrote {} gene embeddings to {}", n, *out);
+  cmd->add_option("--out,-o", *out, "Output .tsv or .h5ad");
+  cmd->add_option("--markers-from", markers->data.path, "Labelled cells to find marker genes in (training part of the split)");
+  cmd->add_option("--matrix", markers->data.matrix, "With --markers-from: matrix of an .h5ad")->capture_default_str();
+  cmd->add_option("--labels", markers->data.labels, "With --markers-from: CSV/TSV of cell labels joined on barcode");
+  cmd->add_option("--cells", markers->data.cells, "With --markers-from: cell selection");
+  cmd->add_option("--label", markers->label, "With --markers-from: obs column of cell types");
+  cmd->add_option("--split-file", markers->split.file, "With --markers-from: markers from this split's training part");
+  cmd->add_option("--top", markers->top, "Marker genes per type")->capture_default_str();
+  cmd->add_option("--neighbours", markers->neighbours, "Nearest markers checked per marker")->capture_default_str();
+  cmd->add_flag("--json", *json, "With --markers-from: print JSON");
+  cmd->callback([model, out, markers, json] {
+    if (out->empty() && markers->data.path.empty()) throw CLI::ValidationError("genes", "give --out, --markers-from, or both");
+    if (!out->empty()) {
+      int64_t n = workflow::write_gene_embeddings(*model, *out);
+      spdlog::info("wrote {} gene embeddings to {}", n, *out);
+    }
+    if (markers->data.path.empty()) return;
+    markers->model = *model;
+    nlohmann::json m = workflow::marker_neighbourhoods(*markers);
+    if (*json) {
+      std::cout << m.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("{} markers: {:.3f} of each marker's {} nearest markers mark the same type; shuffled types: {:.3f} +- {:.3f}\n",
+                             m["markers"].get<int64_t>(), m["same_type_fraction"].get<double>(), m["neighbours"].get<int64_t>(),
+                             m["random_same_type_fraction"].get<double>(), m["random_sd"].get<double>());
   });
 }
 
@@ -76,6 +101,7 @@ void add_impute_command(CLI::App& app) {
   cmd->add_option("--max-cells", o->max_cells, "Evaluate a seeded sample of at most this many cells (0: all)")->capture_default_str();
   cmd->add_option("--neighbours", o->neighbours, "kNN baseline: nearest cells averaged")->capture_default_str();
   cmd->add_flag("--case-insensitive", o->case_insensitive, "Match gene names ignoring case");
+  cmd->add_option("--compare", o->compare, "An MSE autoencoder (.marrow) to impute the same masked values");
   cmd->add_flag("--json", *json, "Print the metrics as JSON");
   cmd->callback([o, json] {
     nlohmann::json m = workflow::impute(*o);
@@ -89,6 +115,9 @@ void add_impute_command(CLI::App& app) {
         m["n_cells"].get<int64_t>(), m["n_masked"].get<int64_t>(), m["mse"].get<double>(), m["pearson"].get<double>(),
         m["baseline_gene_mean_mse"].get<double>(), m["baseline_gene_mean_pearson"].get<double>(), m["baseline_knn_mse"].get<double>(),
         m["baseline_knn_pearson"].get<double>());
+    if (m.contains("autoencoder"))
+      std::cout << fmt::format("  autoencoder MSE {:.4f}  Pearson {:.3f}\n", m["autoencoder"]["mse"].get<double>(),
+                               m["autoencoder"]["pearson"].get<double>());
   });
 }
 
@@ -108,6 +137,9 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--label", o->label, "obs column to predict")->required();
   cmd->add_option("--head", o->model.head, "linear, mlp or transformer, on the class query's output")->capture_default_str();
   cmd->add_flag("--freeze", o->freeze, "Train only the class query and the head; the pretrained model stays as it is");
+  cmd->add_flag("--from-scratch", o->from_scratch, "The model's architecture and vocabulary, randomly initialised (the control)");
+  cmd->add_option("--label-fraction", o->label_fraction, "Train on this seeded, stratified share of the training cells")
+      ->capture_default_str();
   cmd->add_flag("!--unbalanced", o->balanced, "Do not weight classes by inverse frequency");
   add_split_options(*cmd, o->split, true);
   add_training_options(*cmd, o->train);

@@ -31,7 +31,8 @@ double auroc(const std::vector<float>& score, const std::vector<uint8_t>& positi
 nlohmann::json classification_metrics(const std::vector<std::string>& classes, const std::vector<int>& truth,
                                       const std::vector<int>& predicted, const std::vector<float>& probabilities) {
   const size_t n = truth.size(), k = classes.size();
-  if (predicted.size() != n || probabilities.size() != n * k) fail("internal: metric inputs disagree in length");
+  if (predicted.size() != n || (!probabilities.empty() && probabilities.size() != n * k))
+    fail("internal: metric inputs disagree in length");
   std::vector<std::vector<int64_t>> confusion(k, std::vector<int64_t>(k, 0));
   std::vector<int64_t> support(k, 0), predicted_count(k, 0), true_positive(k, 0);
   int64_t correct = 0;
@@ -69,7 +70,7 @@ nlohmann::json classification_metrics(const std::vector<std::string>& classes, c
   j["per_class"] = per_class;
   j["predicted_fraction"] = fraction;
   j["confusion"] = confusion_json;
-  if (k == 2) {
+  if (k == 2 && !probabilities.empty()) {
     std::vector<float> score(n);
     std::vector<uint8_t> positive(n);
     for (size_t i = 0; i < n; ++i) {

@@ -12,7 +12,7 @@
 namespace marrow::eval {
 
 // truth[i] is a class index or -1 (a label the classifier never saw: counted in n, always wrong);
-// probabilities is n x classes, row-major.
+// probabilities is n x classes, row-major, or empty (hard predictions only: no AUROC).
 nlohmann::json classification_metrics(const std::vector<std::string>& classes, const std::vector<int>& truth,
                                       const std::vector<int>& predicted, const std::vector<float>& probabilities);
 

@@ -67,6 +67,7 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
   output_norm = register_module("output_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim})));
   output = register_module("output", torch::nn::Linear(o.dim, 1));
   gene_mean = register_buffer("gene_mean", torch::zeros({o.n_genes}));
+  gene_mean_expressed = register_buffer("gene_mean_expressed", torch::zeros({o.n_genes}));
   if (o.loss == ReconstructionLoss::NegativeBinomial) log_theta = register_parameter("log_theta", torch::zeros({o.n_genes}));
 }
 

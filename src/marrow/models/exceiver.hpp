@@ -67,6 +67,8 @@ class ExceiverImpl : public torch::nn::Module {
   // Per-gene mean log-normalised value over the training cells that measured the gene (zeros
   // included): stored with the model for the gene-mean imputation baseline.
   torch::Tensor gene_mean;
+  // The same over the cells that express the gene (a baseline that knows the value is not zero).
+  torch::Tensor gene_mean_expressed;
   const ExceiverOptions& options() const { return options_; }
 
  private:

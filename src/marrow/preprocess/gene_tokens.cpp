@@ -70,6 +70,17 @@ TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, doubl
   log1p(normalised);
   t.values = normalised.remap_columns(alignment.vocabulary_index, vocabulary.size());
   t.counts = data.X.remap_columns(alignment.vocabulary_index, vocabulary.size());
+  // A cell without a single expressed vocabulary gene has no tokens: nothing to encode or mask.
+  int64_t empty = 0, first_empty = -1;
+  for (int64_t r = 0; r < t.values.rows; ++r) {
+    bool any = false;
+    for (int64_t k = t.values.indptr[r]; k < t.values.indptr[r + 1] && !any; ++k) any = t.values.data[k] > 0;
+    if (!any && empty++ == 0) first_empty = r;
+  }
+  if (empty > 0)
+    fail("{}: {} cell{} no expressed gene of the model's vocabulary (first: '{}'); select cells with counts "
+         "(e.g. --cells \"n_genes>0\") or check the gene names",
+         data.source, empty, empty == 1 ? " has" : "s have", data.cell_names()[first_empty]);
   std::vector<int32_t> panel;
   for (int32_t v : alignment.vocabulary_index)
     if (v >= 0) panel.push_back(v);

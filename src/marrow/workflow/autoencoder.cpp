@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <unordered_map>
 #include <fmt/ranges.h>
 
 #include "marrow/core/atomic_file.hpp"
@@ -182,6 +183,58 @@ int64_t embed(const EmbedOptions& options) {
   }
   write_embedding(options, data, std::move(embedding), header.meta, static_cast<int64_t>(preprocessor.output_genes().size()));
   return data.n_cells();
+}
+
+std::vector<std::vector<double>> autoencoder_impute(const std::string& path, const AnnData& data,
+                                                    const std::vector<std::vector<std::string>>& masked,
+                                                    const std::vector<double>& totals, double target_sum) {
+  models::ModelHeader header = models::read_model_header(path, kKind);
+  models::AutoencoderOptions model_options = models::AutoencoderOptions::from_json(header.meta.at("model"));
+  if (model_options.loss != models::ReconstructionLoss::Mse)
+    fail("{}: imputation compares MSE autoencoders (this one has the {} loss)", path, models::loss_name(model_options.loss));
+  preprocess::Preprocessor preprocessor = preprocess::Preprocessor::from_json(header.meta.at("preprocessing"));
+  models::Autoencoder model(model_options);
+  models::load_model_weights(path, *model);
+  model->eval();
+  auto input = preprocessor.model_input(data);
+  std::unordered_map<std::string, int64_t> column;
+  for (size_t g = 0; g < preprocessor.output_genes().size(); ++g) column[preprocessor.output_genes()[g]] = static_cast<int64_t>(g);
+  const double model_target = preprocessor.options().target_sum;
+  const auto& scaler = preprocessor.scaler();
+  std::vector<std::vector<double>> out(masked.size());
+  torch::NoGradGuard no_grad;
+  const int64_t n = data.n_cells(), genes = static_cast<int64_t>(column.size());
+  for (int64_t start = 0; start < n; start += 256) {
+    std::vector<int64_t> rows;
+    for (int64_t r = start; r < std::min(n, start + 256); ++r) rows.push_back(r);
+    models::CellBatch batch;
+    batch.input = models::dense_rows(input.log_normalised, rows);
+    auto x = batch.input.accessor<float, 2>();
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (const auto& gene : masked[rows[i]]) {
+        auto it = column.find(gene);
+        if (it != column.end()) x[static_cast<int64_t>(i)][it->second] = 0.0f;
+      }
+    preprocessor.scale_rows(batch.input.data_ptr<float>(), batch.input.size(0));
+    torch::Tensor reconstruction = model->decode(model->encode(batch)).contiguous();
+    auto y = reconstruction.accessor<float, 2>();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t r = rows[i];
+      for (const auto& gene : masked[r]) {
+        auto it = column.find(gene);
+        if (it == column.end() || it->second >= genes) {
+          out[r].push_back(NAN);
+          continue;
+        }
+        double value = y[static_cast<int64_t>(i)][it->second];
+        if (preprocessor.scales()) value = value * scaler.sd[it->second] + scaler.mean[it->second];
+        // From the model's normalisation (its library, its target) to the caller's.
+        double share = std::expm1(std::max(value, 0.0)) / model_target * input.library_size[r];
+        out[r].push_back(totals[r] > 0 ? std::log1p(share / totals[r] * target_sum) : 0.0);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace marrow::workflow

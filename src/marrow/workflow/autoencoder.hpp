@@ -41,4 +41,13 @@ struct EmbedOptions {
 // Returns the number of cells embedded.
 int64_t embed(const EmbedOptions& options);
 
+// Imputation by an MSE autoencoder, for comparison with the gene model on the same masked values:
+// each cell's masked genes (masked[cell] = gene names) are set to zero in its input, the cell is
+// reconstructed, and the reconstruction is read at those genes as log1p(count / total x target_sum)
+// with the given per-cell totals (so that it is on the caller's normalisation). Genes the model
+// does not know give NaN.
+std::vector<std::vector<double>> autoencoder_impute(const std::string& model, const AnnData& data,
+                                                    const std::vector<std::vector<std::string>>& masked,
+                                                    const std::vector<double>& totals, double target_sum);
+
 }  // namespace marrow::workflow

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 #include <filesystem>
 
 #include "marrow/core/atomic_file.hpp"
@@ -99,6 +100,16 @@ torch::Tensor embedding_features(const AnnData& data, const std::string& key) {
   return torch::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, torch::kFloat).clone();
 }
 
+// The baseline's preprocessing: log-normalise, the most variable genes (seurat_v3), scale.
+preprocess::Preprocessor fit_baseline_preprocessing(const AnnData& train, int64_t genes) {
+  preprocess::PreprocessOptions p;
+  p.qc.min_cells = 3;
+  p.hvg = preprocess::HvgFlavor::SeuratV3;
+  p.n_top_genes = genes;
+  p.scale = true;
+  return preprocess::Preprocessor::fit(train, p);
+}
+
 torch::Tensor expression_for_pca(const AnnData& data, const preprocess::Preprocessor& preprocessor) {
   torch::Tensor x = all_rows_dense(preprocessor.transform(data));
   preprocessor.scale_rows(x.data_ptr<float>(), x.size(0));
@@ -180,7 +191,33 @@ torch::Tensor features_of(LoadedClassifier& c, const AnnData& data) {
   return c.bundle->pca->forward(expression_for_pca(data, *c.preprocessor));
 }
 
+// A seeded share of `rows` within each label value (at least one row per value), in row order.
+std::vector<int64_t> stratified_sample(const Column& labels, const std::vector<int64_t>& rows, double fraction, uint64_t seed) {
+  std::map<std::string, std::vector<int64_t>> by_label;
+  for (int64_t r : rows) by_label[labels.text(r)].push_back(r);
+  Rng rng(seed + 17);
+  std::vector<int64_t> kept;
+  for (auto& [label, members] : by_label) {
+    shuffle(members, rng);
+    size_t take_n = std::max<size_t>(1, static_cast<size_t>(std::lround(fraction * static_cast<double>(members.size()))));
+    kept.insert(kept.end(), members.begin(), members.begin() + static_cast<std::ptrdiff_t>(std::min(take_n, members.size())));
+  }
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
+
 }  // namespace
+
+DenseMatrix baseline_pca_embedding(const AnnData& data, const std::vector<int64_t>& fit_rows, int64_t genes, int64_t components,
+                                   uint64_t seed) {
+  preprocess::Preprocessor preprocessor = fit_baseline_preprocessing(data.select_cells(fit_rows), genes);
+  torch::Tensor expression = expression_for_pca(data, preprocessor);
+  models::PcaProjection pca(expression.size(1), std::min<int64_t>({components, static_cast<int64_t>(fit_rows.size()) - 1, expression.size(1)}));
+  pca->fit(take(expression, fit_rows), seed);
+  torch::NoGradGuard no_grad;
+  torch::Tensor z = pca->forward(expression).contiguous();
+  return DenseMatrix{z.size(0), z.size(1), std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + z.numel())};
+}
 
 nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   if (o.out.empty()) fail("classify train: --out is required");
@@ -194,6 +231,20 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   AnnData data = all.select_cells(labelled);
   const Column& labels = data.obs.require(o.label);
   Parts parts = resolve_parts(data.obs, o.split, o.data.path);
+  // The baseline's gene selection and PCA read no labels: they fit on every training-part cell,
+  // also under a label budget (as a user with few annotated cells would fit them).
+  const std::vector<int64_t> unsupervised_fit = parts.train;
+  if (o.label_fraction <= 0 || o.label_fraction > 1) fail("--label-fraction must be in (0, 1], got {}", o.label_fraction);
+  if (o.label_fraction < 1) {
+    // The validation part (early stopping) reads labels too, so it shrinks with the budget.
+    std::vector<int64_t> kept = stratified_sample(labels, parts.train, o.label_fraction, o.split.seed);
+    std::vector<int64_t> kept_validation;
+    if (!parts.validation.empty()) kept_validation = stratified_sample(labels, parts.validation, o.label_fraction, o.split.seed + 1);
+    spdlog::info("label budget: {} of {} training and {} of {} validation cells ({:.1f}%)", kept.size(), parts.train.size(),
+                 kept_validation.size(), parts.validation.size(), 100 * o.label_fraction);
+    parts.train = std::move(kept);
+    parts.validation = std::move(kept_validation);
+  }
 
   // Classes: the label values among training cells, in the column's order.
   std::vector<std::string> classes;
@@ -206,18 +257,16 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
 
   nlohmann::json features_meta = {{"embedding", o.embedding}};
   torch::Tensor features;
-  int64_t pca_genes = 0;
+  int64_t pca_genes = 0, pca_components = o.pca_components;
   std::optional<preprocess::Preprocessor> preprocessor;
   if (o.embedding == "pca") {
-    preprocess::PreprocessOptions p;
-    p.qc.min_cells = 3;
-    p.hvg = preprocess::HvgFlavor::SeuratV3;
-    p.n_top_genes = o.pca_genes;
-    p.scale = true;
-    preprocessor = preprocess::Preprocessor::fit(data.select_cells(parts.train), p);
+    preprocessor = fit_baseline_preprocessing(data.select_cells(unsupervised_fit), o.pca_genes);
     pca_genes = static_cast<int64_t>(preprocessor->output_genes().size());
+    // No more components than the fitted cells and genes support.
+    pca_components = std::min<int64_t>({o.pca_components, static_cast<int64_t>(unsupervised_fit.size()) - 1, pca_genes});
+    if (pca_components < 1) fail("{}: too few training cells ({}) for the PCA baseline", o.data.path, unsupervised_fit.size());
     features_meta["preprocessing"] = preprocessor->to_json();
-    features_meta["components"] = o.pca_components;
+    features_meta["components"] = pca_components;
   }
   models::ClassifierOptions model_options = o.model;
   model_options.n_classes = static_cast<int64_t>(classes.size());
@@ -235,21 +284,22 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
                                     {"vocabulary", pretrained.meta.at("vocabulary")},
                                     {"target_sum", pretrained.meta.at("target_sum")},
                                     {"masking", pretrained.meta.at("masking")},
-                                    {"pretrained", o.finetune_model},
+                                    {"pretrained", o.from_scratch ? "" : o.finetune_model},
+                                    {"architecture_of", o.finetune_model},
                                     {"frozen", o.freeze}};
     features_meta = {{"embedding", "exceiver"}, {"exceiver", exceiver_meta}};
     tokens = token_features(data, exceiver_meta);
     model_options.input_dim = exceiver_options->dim;
   } else if (o.embedding == "pca") {
-    model_options.input_dim = o.pca_components;
+    model_options.input_dim = pca_components;
   } else {
     features = embedding_features(data, o.embedding);
     model_options.input_dim = features.size(1);
   }
-  Bundle bundle(model_options, pca_genes, o.pca_components, exceiver_options);
+  Bundle bundle(model_options, pca_genes, pca_components, exceiver_options);
   if (finetune) {
     models::Exceiver pretrained(*exceiver_options);
-    models::load_model_weights(o.finetune_model, *pretrained);
+    if (!o.from_scratch) models::load_model_weights(o.finetune_model, *pretrained);
     torch::NoGradGuard no_grad;
     auto source = pretrained->named_parameters(), target = bundle->exceiver->named_parameters();
     for (const auto& item : source) target[item.key()].copy_(item.value());
@@ -262,11 +312,11 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   }
   if (o.embedding == "pca") {
     torch::Tensor expression = expression_for_pca(data, *preprocessor);
-    bundle->pca->fit(take(expression, parts.train), o.train.seed);
+    bundle->pca->fit(take(expression, unsupervised_fit), o.train.seed);
     torch::NoGradGuard no_grad;
     features = bundle->pca->forward(expression);
     spdlog::info("baseline features: {} highly variable genes, scaled, truncated SVD to {} on {} training cells", pca_genes,
-                 o.pca_components, parts.train.size());
+                 pca_components, unsupervised_fit.size());
   }
   bundle->classifier->fit_standardisation(take(features, parts.train));
   bundle->classifier->set_training_cells(take(features, parts.train));  // gcn: the graph new cells join

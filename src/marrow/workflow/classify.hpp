@@ -22,10 +22,14 @@ struct ClassifyTrainOptions {
   models::ClassifierOptions model;
   train::TrainOptions train;
   bool balanced = true;                // class weights n / (k n_c)
+  // Label budget: train on this share of the training part's cells (a seeded sample, stratified by
+  // label, at least one cell per class), as when only a few cells are annotated.
+  double label_fraction = 1.0;
   // Fine-tuning (`marrow finetune`): a pretrained gene model (exceiver) whose class query feeds the
   // head; the whole model trains, or only the class query and head with `freeze`.
   std::string finetune_model;
   bool freeze = false;
+  bool from_scratch = false;           // the same architecture and vocabulary, randomly initialised
   std::string out;
 };
 
@@ -52,6 +56,24 @@ struct ZeroShotOptions {
   std::vector<std::string> groups;  // "monocytic:cell_type=ProMono,Mono"
 };
 nlohmann::json zeroshot(const ZeroShotOptions& options);
+
+// The baseline's embedding of every cell of `data` (raw counts): preprocessing and PCA fitted on
+// fit_rows (3,000 highly variable genes, scaled, `components` principal components).
+DenseMatrix baseline_pca_embedding(const AnnData& data, const std::vector<int64_t>& fit_rows, int64_t genes, int64_t components,
+                                   uint64_t seed);
+
+// `marrow embedding-metrics`: how well an embedding keeps a label without training a classifier.
+struct EmbeddingMetricsOptions {
+  DataSpec data;
+  std::string embedding = "X_marrow";  // obsm key, or pca (the baseline, fitted on the training part)
+  std::string label;
+  SplitChoice split;                   // kNN: test cells vote among training cells
+  int neighbours = 15;
+  int64_t pca_components = 50;
+};
+// {"n_train", "n_test", "knn": classification metrics of the test cells, "ari": of k-means on every
+// cell (k = number of labels) against the labels, "clusters"}.
+nlohmann::json embedding_metrics(const EmbeddingMetricsOptions& options);
 int64_t classify_predict(const ClassifyApplyOptions& options);
 
 }  // namespace marrow::workflow

@@ -16,6 +16,7 @@
 #include "marrow/models/token_batching.hpp"
 #include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/train/trainer.hpp"
+#include "marrow/workflow/autoencoder.hpp"
 
 namespace marrow::workflow {
 
@@ -25,19 +26,28 @@ constexpr const char* kKind = "exceiver";
 
 bool count_loss(const models::ExceiverOptions& o) { return o.loss != models::ReconstructionLoss::Mse; }
 
-// Per-gene mean of the log-normalised values over the cells whose panel has the gene.
-torch::Tensor gene_means(const preprocess::TokenCells& cells, int64_t n_genes) {
-  std::vector<double> sum(static_cast<size_t>(n_genes), 0.0), n(static_cast<size_t>(n_genes), 0.0);
+// Per-gene mean of the log-normalised values over the cells whose panel has the gene, and over the
+// cells that express it.
+std::pair<torch::Tensor, torch::Tensor> gene_means(const preprocess::TokenCells& cells, int64_t n_genes) {
+  std::vector<double> sum(static_cast<size_t>(n_genes), 0.0), n(static_cast<size_t>(n_genes), 0.0),
+      expressing(static_cast<size_t>(n_genes), 0.0);
   std::vector<int64_t> cells_per_panel(cells.panels.size(), 0);
   for (int32_t p : cells.panel_of_cell) ++cells_per_panel[p];
   for (size_t p = 0; p < cells.panels.size(); ++p)
     for (int32_t g : cells.panels[p]) n[g] += static_cast<double>(cells_per_panel[p]);
   const CsrMatrix& v = cells.values;
-  for (int64_t k = 0; k < v.nnz(); ++k) sum[v.indices[k]] += v.data[k];
-  torch::Tensor out = torch::zeros({n_genes});
-  auto a = out.accessor<float, 1>();
-  for (int64_t g = 0; g < n_genes; ++g) a[g] = n[g] > 0 ? static_cast<float>(sum[g] / n[g]) : 0.0f;
-  return out;
+  for (int64_t k = 0; k < v.nnz(); ++k) {
+    sum[v.indices[k]] += v.data[k];
+    expressing[v.indices[k]] += v.data[k] > 0;
+  }
+  torch::Tensor all = torch::zeros({n_genes}), expressed = torch::zeros({n_genes});
+  auto a = all.accessor<float, 1>();
+  auto e = expressed.accessor<float, 1>();
+  for (int64_t g = 0; g < n_genes; ++g) {
+    a[g] = n[g] > 0 ? static_cast<float>(sum[g] / n[g]) : 0.0f;
+    e[g] = expressing[g] > 0 ? static_cast<float>(sum[g] / expressing[g]) : 0.0f;
+  }
+  return {all, expressed};
 }
 
 struct LoadedExceiver {
@@ -114,7 +124,11 @@ ExceiverPretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   model_options.n_genes = vocabulary.size();
   torch::manual_seed(o.train.seed);
   models::Exceiver model(model_options);
-  model->gene_mean.copy_(gene_means(train_cells, vocabulary.size()));
+  {
+    auto [all, expressed] = gene_means(train_cells, vocabulary.size());
+    model->gene_mean.copy_(all);
+    model->gene_mean_expressed.copy_(expressed);
+  }
   const bool counts = count_loss(model_options);
   spdlog::info("exceiver: {} genes, dim {}, {} latents, {} heads, {} latent layers, {} values, {} loss; mask {:.0f}% of up to {} tokens",
                vocabulary.size(), model_options.dim, model_options.latents, model_options.heads, model_options.layers,
@@ -232,6 +246,124 @@ int64_t write_gene_embeddings(const std::string& path, const std::string& out) {
   return n;
 }
 
+nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
+  if (o.label.empty()) fail("genes --markers-from: --label is required");
+  if (o.top < 2 || o.neighbours < 1) fail("genes: --top must be at least 2 and --neighbours at least 1");
+  LoadedExceiver e = load_exceiver(o.model);
+  AnnData data = load_cells(o.data);
+  Parts parts = resolve_parts(data.obs, o.split, o.data.path);
+  std::vector<int64_t> rows = parts.train;
+  rows.insert(rows.end(), parts.validation.begin(), parts.validation.end());
+  std::sort(rows.begin(), rows.end());
+  AnnData train = data.select_cells(rows);
+  const Column& labels = train.obs.require(o.label);
+  std::vector<std::string> classes;
+  for (const auto& [value, count] : labels.value_counts())
+    if (count >= 2) classes.push_back(value);
+  if (classes.size() < 2) fail("{}: '{}' needs at least 2 classes with 2 or more cells", o.data.path, o.label);
+  preprocess::TokenCells cells = preprocess::tokenize(train, e.vocabulary, e.target_sum);
+  const auto& panel = cells.panels[0];
+  const int64_t n = cells.n_cells(), k = static_cast<int64_t>(classes.size());
+  std::vector<int> cls(static_cast<size_t>(n), -1);
+  for (int64_t i = 0; i < n; ++i) {
+    auto it = std::find(classes.begin(), classes.end(), labels.text(i));
+    if (!labels.is_missing(i) && it != classes.end()) cls[i] = static_cast<int>(it - classes.begin());
+  }
+  // Per class and panel gene: sum and sum of squares of the log-normalised values.
+  std::vector<int32_t> position(static_cast<size_t>(e.vocabulary.size()), -1);
+  for (size_t p = 0; p < panel.size(); ++p) position[panel[p]] = static_cast<int32_t>(p);
+  const size_t m = panel.size();
+  std::vector<double> sum(static_cast<size_t>(k) * m, 0.0), sq(static_cast<size_t>(k) * m, 0.0), total(m, 0.0), total_sq(m, 0.0);
+  std::vector<double> size(static_cast<size_t>(k), 0.0);
+  double labelled = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (cls[i] < 0) continue;
+    size[cls[i]] += 1, labelled += 1;
+    for (int64_t q = cells.values.indptr[i]; q < cells.values.indptr[i + 1]; ++q) {
+      size_t p = static_cast<size_t>(position[cells.values.indices[q]]);
+      double v = cells.values.data[q];
+      sum[cls[i] * m + p] += v, sq[cls[i] * m + p] += v * v, total[p] += v, total_sq[p] += v * v;
+    }
+  }
+  // Welch t of each class against the rest; each class's top genes; a gene to its best class.
+  std::vector<std::vector<std::pair<double, size_t>>> ranked(static_cast<size_t>(k));
+  for (int64_t c = 0; c < k; ++c)
+    for (size_t p = 0; p < m; ++p) {
+      double n1 = size[c], n2 = labelled - size[c];
+      if (n1 < 2 || n2 < 2) continue;
+      double m1 = sum[c * m + p] / n1, m2 = (total[p] - sum[c * m + p]) / n2;
+      double v1 = std::max(sq[c * m + p] / n1 - m1 * m1, 0.0) * n1 / (n1 - 1);
+      double v2 = std::max((total_sq[p] - sq[c * m + p]) / n2 - m2 * m2, 0.0) * n2 / (n2 - 1);
+      double se = std::sqrt(v1 / n1 + v2 / n2);
+      if (se > 0 && m1 > m2) ranked[c].emplace_back((m1 - m2) / se, p);
+    }
+  std::vector<int> marker_class(m, -1);
+  std::vector<double> marker_t(m, 0.0);
+  for (int64_t c = 0; c < k; ++c) {
+    auto& r = ranked[c];
+    std::sort(r.begin(), r.end(), std::greater<>());
+    for (size_t i = 0; i < std::min<size_t>(r.size(), static_cast<size_t>(o.top)); ++i)
+      if (r[i].first > marker_t[r[i].second]) marker_t[r[i].second] = r[i].first, marker_class[r[i].second] = static_cast<int>(c);
+  }
+  std::vector<int64_t> marker_genes;
+  std::vector<int> marker_type;
+  for (size_t p = 0; p < m; ++p)
+    if (marker_class[p] >= 0) marker_genes.push_back(panel[p]), marker_type.push_back(marker_class[p]);
+  const int64_t markers = static_cast<int64_t>(marker_genes.size());
+  if (markers <= o.neighbours) fail("{}: only {} marker genes; lower --neighbours", o.data.path, markers);
+
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = e.model->gene_embeddings().detach().index_select(0, torch::tensor(marker_genes, torch::kLong));
+  w = w / w.norm(2, 1, true).clamp_min(1e-12);
+  torch::Tensor similarity = torch::mm(w, w.t());
+  similarity.fill_diagonal_(-2.0);
+  torch::Tensor nearest = std::get<1>(similarity.topk(o.neighbours, 1)).contiguous();
+  auto na = nearest.accessor<int64_t, 2>();
+  auto agreement = [&](const std::vector<int>& type, std::vector<double>* per_class) {
+    double all = 0;
+    std::vector<double> class_sum(static_cast<size_t>(k), 0.0), class_n(static_cast<size_t>(k), 0.0);
+    for (int64_t i = 0; i < markers; ++i) {
+      double same = 0;
+      for (int64_t j = 0; j < o.neighbours; ++j) same += type[na[i][j]] == type[i];
+      same /= static_cast<double>(o.neighbours);
+      all += same, class_sum[type[i]] += same, class_n[type[i]] += 1;
+    }
+    if (per_class)
+      for (int64_t c = 0; c < k; ++c) per_class->push_back(class_n[c] > 0 ? class_sum[c] / class_n[c] : NAN);
+    return all / static_cast<double>(markers);
+  };
+  std::vector<double> per_class;
+  double observed = agreement(marker_type, &per_class);
+  Rng rng(o.split.seed + 99);
+  std::vector<int> shuffled = marker_type;
+  double random_sum = 0, random_sq = 0;
+  int64_t above = 0;
+  for (int64_t s = 0; s < o.shuffles; ++s) {
+    shuffle(shuffled, rng);
+    double a = agreement(shuffled, nullptr);
+    random_sum += a, random_sq += a * a, above += a >= observed;
+  }
+  double random_mean = random_sum / static_cast<double>(o.shuffles);
+  double random_sd = std::sqrt(std::max(random_sq / static_cast<double>(o.shuffles) - random_mean * random_mean, 0.0));
+  nlohmann::json classes_json = nlohmann::json::object();
+  for (int64_t c = 0; c < k; ++c) {
+    int64_t count = std::count(marker_type.begin(), marker_type.end(), static_cast<int>(c));
+    std::vector<std::string> examples;
+    for (size_t i = 0; i < ranked[c].size() && examples.size() < 5; ++i)
+      if (marker_class[ranked[c][i].second] == c) examples.push_back(e.vocabulary.genes()[panel[ranked[c][i].second]]);
+    classes_json[classes[c]] = {{"markers", count}, {"same_type_fraction", per_class[c]}, {"top_markers", examples}};
+  }
+  return {{"markers", markers},
+          {"neighbours", o.neighbours},
+          {"same_type_fraction", observed},
+          {"random_same_type_fraction", random_mean},
+          {"random_sd", random_sd},
+          {"shuffles", o.shuffles},
+          {"shuffles_at_or_above", above},
+          {"cells", n},
+          {"classes", classes_json}};
+}
+
 nlohmann::json impute(const ImputeOptions& o) {
   if (o.mask_fraction <= 0 || o.mask_fraction >= 1) fail("--mask-fraction must be in (0, 1), got {}", o.mask_fraction);
   LoadedExceiver e = load_exceiver(o.model);
@@ -286,7 +418,12 @@ nlohmann::json impute(const ImputeOptions& o) {
   }
   if (entries.empty()) fail("{}: no expressed genes to mask in the selected cells", o.data.path);
   auto mean_a = e.model->gene_mean.accessor<float, 1>();
-  for (const auto& [cell, gene] : entries) gene_mean_pred.push_back(mean_a[gene]);
+  auto expressed_a = e.model->gene_mean_expressed.accessor<float, 1>();
+  std::vector<double> expressed_mean_pred;
+  for (const auto& [cell, gene] : entries) {
+    gene_mean_pred.push_back(mean_a[gene]);
+    expressed_mean_pred.push_back(expressed_a[gene]);
+  }
 
   // kNN baseline: the cells' visible values (masked entries removed) over the genes they measure,
   // PCA (50 components), and for each masked entry the mean over the 15 nearest cells that show it.
@@ -341,6 +478,23 @@ nlohmann::json impute(const ImputeOptions& o) {
     knn_pred = gene_mean_pred;
   }
 
+  nlohmann::json comparison;
+  if (!o.compare.empty()) {
+    std::vector<std::vector<std::string>> masked(static_cast<size_t>(n));
+    for (int64_t r = 0; r < n; ++r)
+      for (int32_t g : examples[r].query_genes) masked[r].push_back(e.vocabulary.genes()[g]);
+    std::vector<std::vector<double>> ae = autoencoder_impute(o.compare, data, masked, cells.library, e.target_sum);
+    std::vector<double> ae_pred;
+    int64_t covered = 0;
+    for (int64_t r = 0; r < n; ++r)
+      for (size_t k = 0; k < ae[r].size(); ++k) {
+        bool known = std::isfinite(ae[r][k]);
+        covered += known;
+        ae_pred.push_back(known ? ae[r][k] : gene_mean_pred[ae_pred.size()]);  // unknown genes: the gene mean
+      }
+    comparison = {{"model", o.compare}, {"covered", covered}, {"predictions", ae_pred}};
+  }
+
   auto mse = [&](const std::vector<double>& p) {
     double s = 0;
     for (size_t i = 0; i < p.size(); ++i) s += (p[i] - truth[i]) * (p[i] - truth[i]);
@@ -356,17 +510,27 @@ nlohmann::json impute(const ImputeOptions& o) {
     }
     return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
   };
-  return {{"n_cells", n},
+  nlohmann::json result = {{"n_cells", n},
           {"n_masked", static_cast<int64_t>(entries.size())},
           {"mse", mse(predicted)},
           {"pearson", pearson(predicted)},
           {"baseline_gene_mean_mse", mse(gene_mean_pred)},
           {"baseline_gene_mean_pearson", pearson(gene_mean_pred)},
           {"baseline_knn_mse", mse(knn_pred)},
+          {"baseline_gene_mean_expressed_mse", mse(expressed_mean_pred)},
+          {"baseline_gene_mean_expressed_pearson", pearson(expressed_mean_pred)},
           {"baseline_knn_pearson", pearson(knn_pred)},
           {"mask_fraction", o.mask_fraction},
           {"seed", o.seed},
           {"model", o.model}};
+  if (!comparison.is_null()) {
+    std::vector<double> p = comparison["predictions"].get<std::vector<double>>();
+    result["autoencoder"] = {{"model", o.compare},
+                             {"mse", mse(p)},
+                             {"pearson", pearson(p)},
+                             {"masked_values_it_knows", comparison["covered"]}};
+  }
+  return result;
 }
 
 }  // namespace marrow::workflow

@@ -39,6 +39,22 @@ DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool c
 // `marrow genes`: the gene embedding table, as TSV (gene, then dim columns) or .h5ad (varm).
 int64_t write_gene_embeddings(const std::string& model, const std::string& out);
 
+// Do gene embeddings group the marker genes of a cell type? Markers: for each value of `label`, the
+// `top` genes with the largest Welch t-statistic of log-normalised expression against the other
+// cells (training part of the split only; a gene goes to the type where it ranks highest). For each
+// marker, the share of its `neighbours` nearest markers (cosine) that mark the same type, against
+// the same share with the types shuffled among the markers (`shuffles` times).
+struct MarkerOptions {
+  std::string model;
+  DataSpec data;
+  std::string label;
+  SplitChoice split;  // markers from its training part (all cells without a split)
+  int64_t top = 50;
+  int64_t neighbours = 10;
+  int64_t shuffles = 200;
+};
+nlohmann::json marker_neighbourhoods(const MarkerOptions& options);
+
 struct ImputeOptions {
   std::string model;
   DataSpec data;
@@ -49,6 +65,7 @@ struct ImputeOptions {
   int64_t max_cells = 0;     // 0: all selected cells; else a seeded sample of this many
   int64_t neighbours = 15;   // kNN baseline
   bool case_insensitive = false;
+  std::string compare;       // an MSE autoencoder (.marrow) imputing the same masked values
 };
 
 // Masks expressed genes of the cells, predicts them, and returns {"n_cells", "n_masked", "mse",
