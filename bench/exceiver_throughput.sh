@@ -4,6 +4,8 @@
 # size, and (b) the original dense design in which every cell carries all genes as tokens (in the
 # same PyTorch reference; on a subset of cells, since it is slow). Each also reports the masked MSE on
 # cells it did not train on, so that speed is compared at equal quality.
+# Both sides use dim 64, 64 latents, 2 latent layers (the reference's defaults, marrow's until the size
+# comparison in docs/results.md made 32/32/1 its default).
 # Usage: bench/exceiver_throughput.sh [EPOCHS] [BATCH] [DENSE_CELLS]   (from the project root, after a build)
 set -euo pipefail
 epochs="${1:-3}"
@@ -18,7 +20,7 @@ trap 'rm -rf "$out"' EXIT
 # marrow: 10% of the cells held out (random split) for the masked MSE, no validation part.
 build/marrow -q split --data "$data" --cells "cell_type=$types" --by random --test-fraction 0.1 --seed 0 --out "$out/split.json"
 build/marrow -q pretrain exceiver --data "$data" --cells "cell_type=$types" --split-file "$out/split.json" \
-  --validation-fraction 0 --epochs "$epochs" --batch-size "$batch" --patience 0 \
+  --validation-fraction 0 --epochs "$epochs" --batch-size "$batch" --patience 0 --dim 64 --latents 64 --layers 2 \
   --metrics "$out/marrow.jsonl" --out "$out/ex.marrow"
 build/marrow -q impute --model "$out/ex.marrow" --data "$data" --cells "cell_type=$types" --split-file "$out/split.json" \
   --json > "$out/marrow_impute.json"
