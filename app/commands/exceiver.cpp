@@ -42,7 +42,7 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
   cmd->callback([o, loss] {
     o->model.loss = models::parse_loss(*loss);
     o->train.seed = o->split.seed;
-    workflow::ExceiverPretrainSummary s = workflow::pretrain_exceiver(*o);
+    workflow::PretrainSummary s = workflow::pretrain_exceiver(*o);
     if (s.completed)
       spdlog::info("wrote {} ({} genes; {} training and {} validation cells; best epoch {} of {})", o->out, s.genes, s.train_cells,
                    s.validation_cells, s.best_epoch, s.epochs_run);

@@ -26,7 +26,7 @@ void add_pretrain_command(CLI::App& app) {
 
   auto o = std::make_shared<workflow::PretrainOptions>();
   o->split.validation_fraction = 0.1;
-  o->preprocess.qc.min_cells = 3;
+  o->preprocess = workflow::autoencoder_input_defaults();
   auto loss = std::make_shared<std::string>("mse");
   auto* ae = pretrain->add_subcommand("ae", "Fully connected autoencoder (genes -> 1024 -> 512 -> 256 latent)");
   add_data_options(*ae, o->data);
@@ -47,7 +47,6 @@ void add_pretrain_command(CLI::App& app) {
   ae->add_option("--n-top-genes", o->preprocess.n_top_genes, "With --hvg: genes kept")->capture_default_str();
   auto hvg = std::make_shared<std::string>("none");
   ae->add_option("--hvg", *hvg, "Input genes: none (all QC-kept genes), seurat_v3 or seurat")->capture_default_str();
-  o->preprocess.scale = true;  // measured: unscaled input leaves the embedding near the gene means (docs/results.md)
   ae->add_flag("--scale,!--no-scale", o->preprocess.scale, "Standardise input genes (default; --no-scale: log-normalised only)")
       ->capture_default_str();
   add_training_options(*ae, o->train);

@@ -181,7 +181,7 @@ TEST(Exceiver, PretrainImputeEmbedGenesOnSimulatedData) {
   o.train.patience = 0;
   o.train.metrics = dir / "m.jsonl";
   o.out = dir / "ex.marrow";
-  workflow::ExceiverPretrainSummary s = workflow::pretrain_exceiver(o);
+  workflow::PretrainSummary s = workflow::pretrain_exceiver(o);
   ASSERT_TRUE(s.completed);
   std::ifstream metrics(dir / "m.jsonl");
   std::vector<double> validation;
@@ -313,7 +313,7 @@ TEST(Exceiver, TwoFilesWithDifferentPanelsPretrainOneModel) {
   workflow::ExceiverPretrainOptions o = tiny_pretraining(dir / "a.h5ad", dir / "ex.marrow");
   o.files.push_back(dir / "b.h5ad");
   o.train.epochs = 1;
-  workflow::ExceiverPretrainSummary s = workflow::pretrain_exceiver(o);
+  workflow::PretrainSummary s = workflow::pretrain_exceiver(o);
   ASSERT_TRUE(s.completed);
   EXPECT_EQ(s.genes, 100);  // the union
   EXPECT_EQ(s.train_cells + s.validation_cells, 480);

@@ -5,6 +5,7 @@
 #include <random>
 #include <string>
 
+#include "marrow/core/random.hpp"
 #include "marrow/report/svg.hpp"
 #include "marrow/report/tsne.hpp"
 
@@ -59,11 +60,11 @@ TEST(Tsne, KeepsPlantedClustersApart) {
 }
 
 TEST(Tsne, SampleRowsIsSeededSortedAndBounded) {
-  auto a = report::sample_rows(1000, 100, 3), b = report::sample_rows(1000, 100, 3);
+  auto a = sample_indices(1000, 100, 3), b = sample_indices(1000, 100, 3);
   EXPECT_EQ(a, b);
   EXPECT_EQ(a.size(), 100u);
   EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
-  EXPECT_EQ(report::sample_rows(50, 100, 3).size(), 50u);
+  EXPECT_EQ(sample_indices(50, 100, 3).size(), 50u);
 }
 
 TEST(Svg, ConfusionMatrixShowsCountsAndEscapesNames) {

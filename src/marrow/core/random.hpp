@@ -2,6 +2,7 @@
 // Seeded randomness that gives the same numbers with every standard library: std::mt19937_64 is
 // fully specified, but std::shuffle and the std:: distributions are not, so splits and simulations
 // use these instead and stay reproducible across compilers.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -26,6 +27,19 @@ inline double uniform01(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x
 template <typename T>
 void shuffle(std::vector<T>& items, Rng& rng) {
   for (size_t i = items.size(); i > 1; --i) std::swap(items[i - 1], items[uniform_index(rng, i)]);
+}
+
+// Up to `max_count` of the indices [0, n), drawn with a fixed seed and returned sorted (all of them
+// when n <= max_count).
+inline std::vector<int64_t> sample_indices(int64_t n, int64_t max_count, uint64_t seed) {
+  std::vector<int64_t> rows(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) rows[static_cast<size_t>(i)] = i;
+  if (n <= max_count) return rows;
+  Rng rng(seed);
+  shuffle(rows, rng);
+  rows.resize(static_cast<size_t>(max_count));
+  std::sort(rows.begin(), rows.end());
+  return rows;
 }
 
 inline double standard_normal(Rng& rng) {  // Box-Muller

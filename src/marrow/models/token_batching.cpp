@@ -64,12 +64,7 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
       e.query_masked.push_back(0);
     }
   }
-  if (e.genes.empty()) {  // a cell with no counts: one masked token, so attention has a key
-    e.genes.push_back(0);
-    e.values.push_back(0.0f);
-    e.masked.push_back(1);
-  }
-  return e;
+  return e;  // never without tokens: tokenize() refuses cells with no expressed vocabulary gene
 }
 
 TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets) {
@@ -113,6 +108,19 @@ TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets
     batch.library[i] = e.library;
   }
   return batch;
+}
+
+torch::Tensor over_whole_cells(const preprocess::TokenCells& cells, const MaskingOptions& whole, int64_t batch_size,
+                               const std::function<torch::Tensor(const TokenBatch&)>& read) {
+  torch::NoGradGuard no_grad;
+  Rng rng(0);  // unused: nothing is masked or queried
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < cells.n_cells(); start += batch_size) {
+    std::vector<CellExample> examples;
+    for (int64_t r = start; r < std::min(cells.n_cells(), start + batch_size); ++r) examples.push_back(make_example(cells, r, whole, rng));
+    parts.push_back(read(to_batch(examples, false)));
+  }
+  return torch::cat(parts).contiguous();
 }
 
 }  // namespace marrow::models

@@ -5,6 +5,7 @@
 // many unexpressed genes of the cell's panel per masked gene as unexpressed_ratio says (target 0).
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "marrow/core/random.hpp"
@@ -29,5 +30,10 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
 
 // Pads examples to their longest token set and query list. count_targets: targets are raw counts.
 TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets);
+
+// Every cell whole (`whole` masks and queries nothing) in batches, each batch through `read` (e.g.
+// encode + cell embedding); the per-cell rows stacked [n, k], computed without gradients.
+torch::Tensor over_whole_cells(const preprocess::TokenCells& cells, const MaskingOptions& whole, int64_t batch_size,
+                               const std::function<torch::Tensor(const TokenBatch&)>& read);
 
 }  // namespace marrow::models

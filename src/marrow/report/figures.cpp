@@ -6,6 +6,7 @@
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
+#include "marrow/core/random.hpp"
 #include "marrow/report/svg.hpp"
 #include "marrow/report/tsne.hpp"
 
@@ -51,7 +52,7 @@ void write_embedding_map(const AnnData& data, const std::string& key, const std:
   if (it == data.obsm.end()) fail("{}: no obsm['{}'] to map", data.source, key);
   const DenseMatrix& embedding = it->second;
   const Column& labels = data.obs.require(label);
-  std::vector<int64_t> rows = sample_rows(embedding.rows, max_cells, seed);
+  std::vector<int64_t> rows = sample_indices(embedding.rows, max_cells, seed);
   DenseMatrix sample;
   sample.rows = static_cast<int64_t>(rows.size());
   sample.cols = embedding.cols;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "marrow/core/random.hpp"
 
 namespace marrow::report {
 
@@ -73,17 +72,6 @@ std::vector<float> tsne_2d(const DenseMatrix& data, const TsneOptions& options) 
   torch::Tensor result = y.to(torch::kFloat).contiguous();
   std::copy(result.data_ptr<float>(), result.data_ptr<float>() + 2 * n, out.begin());
   return out;
-}
-
-std::vector<int64_t> sample_rows(int64_t n, int64_t max_cells, uint64_t seed) {
-  std::vector<int64_t> rows(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) rows[i] = i;
-  if (n <= max_cells) return rows;
-  Rng rng(seed);
-  shuffle(rows, rng);
-  rows.resize(static_cast<size_t>(max_cells));
-  std::sort(rows.begin(), rows.end());
-  return rows;
 }
 
 }  // namespace marrow::report

@@ -20,7 +20,4 @@ struct TsneOptions {
 // data: n cells x d features; returns n x 2 coordinates (row-major). n < 3 gives zeros.
 std::vector<float> tsne_2d(const DenseMatrix& data, const TsneOptions& options = {});
 
-// Up to `max_cells` row indices of [0, n), drawn with a fixed seed and returned sorted.
-std::vector<int64_t> sample_rows(int64_t n, int64_t max_cells, uint64_t seed);
-
 }  // namespace marrow::report

@@ -10,6 +10,16 @@
 
 namespace marrow::workflow {
 
+// The autoencoder's input unless asked otherwise, for `pretrain ae` and `marrow run` alike: every
+// gene seen in at least 3 training cells, log-normalised and standardised (standardising measured
+// better: docs/results.md).
+inline preprocess::PreprocessOptions autoencoder_input_defaults() {
+  preprocess::PreprocessOptions options;
+  options.qc.min_cells = 3;
+  options.scale = true;
+  return options;
+}
+
 struct PretrainOptions {
   DataSpec data;
   SplitChoice split;  // pretrain on the training part only; validation part for early stopping
@@ -20,6 +30,7 @@ struct PretrainOptions {
   std::string out;                   // .marrow model file
 };
 
+// What a pretraining run reports (autoencoder and gene model alike).
 struct PretrainSummary {
   int64_t train_cells = 0, validation_cells = 0, genes = 0;
   int epochs_run = 0, best_epoch = 0;

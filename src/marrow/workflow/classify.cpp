@@ -23,6 +23,7 @@
 #include "marrow/models/model_file.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/train/trainer.hpp"
+#include "marrow/workflow/exceiver.hpp"
 
 namespace marrow::workflow {
 
@@ -45,11 +46,13 @@ struct BundleImpl : torch::nn::Module {
 };
 TORCH_MODULE(Bundle);
 
-// What a fine-tuned gene model reads: the cells as token sets over its vocabulary.
+// What a fine-tuned gene model reads: the cells as token sets over its vocabulary, whole.
 struct TokenFeatures {
   preprocess::TokenCells cells;
-  models::MaskingOptions whole;  // every kept token visible, nothing queried
+  models::MaskingOptions whole;
 };
+
+TokenFeatures token_features(const AnnData& data, const TokenInput& input) { return {input.tokenize(data), input.whole_cells()}; }
 
 // The class query's representation [rows, dim] of the given cells (with gradients when training).
 torch::Tensor exceiver_features(Bundle& bundle, const TokenFeatures& tokens, const std::vector<int64_t>& rows) {
@@ -59,25 +62,10 @@ torch::Tensor exceiver_features(Bundle& bundle, const TokenFeatures& tokens, con
   return bundle->exceiver->class_representation(bundle->exceiver->encode(models::to_batch(examples, false)));
 }
 
-torch::Tensor exceiver_features_in_batches(Bundle& bundle, const TokenFeatures& tokens, int64_t n) {
-  torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < n; start += 256) {
-    std::vector<int64_t> rows;
-    for (int64_t r = start; r < std::min(n, start + 256); ++r) rows.push_back(r);
-    parts.push_back(exceiver_features(bundle, tokens, rows));
-  }
-  return torch::cat(parts);
-}
-
-TokenFeatures token_features(const AnnData& data, const nlohmann::json& exceiver_meta) {
-  TokenFeatures t;
-  t.cells = preprocess::tokenize(data, GeneVocabulary::from_json(exceiver_meta.at("vocabulary")),
-                                 exceiver_meta.at("target_sum").get<double>());
-  t.whole.max_tokens = exceiver_meta.at("masking").at("max_tokens").get<int64_t>();
-  t.whole.mask_fraction = 0;
-  t.whole.unexpressed_ratio = 0;
-  return t;
+torch::Tensor exceiver_features_in_batches(Bundle& bundle, const TokenFeatures& tokens) {
+  return models::over_whole_cells(tokens.cells, tokens.whole, 256, [&](const models::TokenBatch& b) {
+    return bundle->exceiver->class_representation(bundle->exceiver->encode(b));
+  });
 }
 
 torch::Tensor all_rows_dense(const CsrMatrix& m) {
@@ -152,7 +140,7 @@ struct LoadedClassifier {
   std::vector<std::string> classes;
   std::optional<preprocess::Preprocessor> preprocessor;  // the PCA baseline's
   std::string embedding;
-  nlohmann::json exceiver_meta;  // a fine-tuned gene model's vocabulary and settings
+  std::optional<TokenInput> exceiver_input;  // how a fine-tuned gene model reads cells
 };
 
 LoadedClassifier load_classifier(const std::string& path) {
@@ -170,8 +158,9 @@ LoadedClassifier load_classifier(const std::string& path) {
     }
     std::optional<models::ExceiverOptions> exceiver;
     if (c.embedding == "exceiver") {
-      c.exceiver_meta = meta.at("features").at("exceiver");
-      exceiver = models::ExceiverOptions::from_json(c.exceiver_meta.at("model"));
+      const nlohmann::json& exceiver_meta = meta.at("features").at("exceiver");
+      c.exceiver_input = TokenInput::from_meta(exceiver_meta, path);
+      exceiver = models::ExceiverOptions::from_json(exceiver_meta.at("model"));
     }
     c.bundle = Bundle(models::ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, exceiver);
   } catch (const nlohmann::json::exception& e) {
@@ -184,7 +173,7 @@ LoadedClassifier load_classifier(const std::string& path) {
 torch::Tensor features_of(LoadedClassifier& c, const AnnData& data) {
   if (c.embedding == "exceiver") {
     c.bundle->eval();
-    return exceiver_features_in_batches(c.bundle, token_features(data, c.exceiver_meta), data.n_cells());
+    return exceiver_features_in_batches(c.bundle, token_features(data, *c.exceiver_input));
   }
   if (c.embedding != "pca") return embedding_features(data, c.embedding);
   torch::NoGradGuard no_grad;
@@ -288,7 +277,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
                                     {"architecture_of", o.finetune_model},
                                     {"frozen", o.freeze}};
     features_meta = {{"embedding", "exceiver"}, {"exceiver", exceiver_meta}};
-    tokens = token_features(data, exceiver_meta);
+    tokens = token_features(data, TokenInput::from_meta(exceiver_meta, o.finetune_model));
     model_options.input_dim = exceiver_options->dim;
   } else if (o.embedding == "pca") {
     model_options.input_dim = pca_components;
@@ -298,17 +287,12 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   }
   Bundle bundle(model_options, pca_genes, pca_components, exceiver_options);
   if (finetune) {
-    models::Exceiver pretrained(*exceiver_options);
-    if (!o.from_scratch) models::load_model_weights(o.finetune_model, *pretrained);
-    torch::NoGradGuard no_grad;
-    auto source = pretrained->named_parameters(), target = bundle->exceiver->named_parameters();
-    for (const auto& item : source) target[item.key()].copy_(item.value());
-    for (const auto& item : pretrained->named_buffers()) bundle->exceiver->named_buffers()[item.key()].copy_(item.value());
+    if (!o.from_scratch) models::load_model_weights(o.finetune_model, *bundle->exceiver);
     if (o.freeze)
       for (auto& item : bundle->exceiver->named_parameters())
         if (item.key().rfind("class_", 0) != 0) item.value().set_requires_grad(false);
     bundle->exceiver->eval();
-    features = exceiver_features_in_batches(bundle, *tokens, data.n_cells());  // for standardisation and as a start
+    features = exceiver_features_in_batches(bundle, *tokens);  // for standardisation and as a start
   }
   if (o.embedding == "pca") {
     torch::Tensor expression = expression_for_pca(data, *preprocessor);
@@ -364,7 +348,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   std::vector<int64_t> test = parts.test.empty() ? parts.train : parts.test;
   if (finetune) {
     bundle->eval();
-    features = exceiver_features_in_batches(bundle, *tokens, data.n_cells());
+    features = exceiver_features_in_batches(bundle, *tokens);
   }
   Prediction p = predict(bundle, take(features, test));
   std::vector<int> truth;
@@ -388,13 +372,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
 namespace {
 
 // The cells of `o.data`, narrowed to one part of a split when asked.
-AnnData cells_to_evaluate(const ClassifyApplyOptions& o) {
-  AnnData data = load_cells(o.data);
-  if (o.split_file.empty()) return data;
-  std::vector<int64_t> rows = Split::from_json(read_json_file(o.split_file)).rows(data.obs, o.part);
-  if (rows.empty()) fail("{}: no selected cell is in the {} part of {}", o.data.path, o.part, o.split_file);
-  return data.select_cells(rows);
-}
+AnnData cells_to_evaluate(const ClassifyApplyOptions& o) { return load_split_part(o.data, o.split_file, o.part); }
 
 // Metrics of a loaded classifier on the labelled cells of `data`.
 nlohmann::json evaluate_cells(LoadedClassifier& c, const AnnData& data, const std::string& label, const std::string& source) {

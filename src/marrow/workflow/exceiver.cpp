@@ -50,32 +50,23 @@ std::pair<torch::Tensor, torch::Tensor> gene_means(const preprocess::TokenCells&
   return {all, expressed};
 }
 
-struct LoadedExceiver {
+struct LoadedExceiver : TokenInput {
   models::Exceiver model{nullptr};
-  GeneVocabulary vocabulary;
-  double target_sum = 1e4;
-  models::MaskingOptions masking;
-  nlohmann::json meta;
 };
 
 LoadedExceiver load_exceiver(const std::string& path) {
   models::ModelHeader header = models::read_model_header(path, kKind);
   LoadedExceiver e;
+  static_cast<TokenInput&>(e) = TokenInput::from_meta(header.meta, path);
   models::ExceiverOptions options;
   try {
     options = models::ExceiverOptions::from_json(header.meta.at("model"));
-    e.vocabulary = GeneVocabulary::from_json(header.meta.at("vocabulary"));
-    e.target_sum = header.meta.at("target_sum").get<double>();
-    e.masking.max_tokens = header.meta.at("masking").at("max_tokens").get<int64_t>();
-    e.masking.mask_fraction = header.meta.at("masking").at("mask_fraction").get<double>();
-    e.masking.unexpressed_ratio = header.meta.at("masking").at("unexpressed_ratio").get<double>();
   } catch (const nlohmann::json::exception& ex) {
     fail("{}: model metadata is incomplete: {}", path, ex.what());
   }
   e.model = models::Exceiver(options);
   models::load_model_weights(path, *e.model);
   e.model->eval();
-  e.meta = header.meta;
   return e;
 }
 
@@ -87,7 +78,32 @@ std::vector<int64_t> all_rows(int64_t n) {
 
 }  // namespace
 
-ExceiverPretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
+TokenInput TokenInput::from_meta(const nlohmann::json& meta, const std::string& source) {
+  TokenInput t;
+  try {
+    t.vocabulary = GeneVocabulary::from_json(meta.at("vocabulary"));
+    t.target_sum = meta.at("target_sum").get<double>();
+    t.masking.max_tokens = meta.at("masking").at("max_tokens").get<int64_t>();
+    t.masking.mask_fraction = meta.at("masking").at("mask_fraction").get<double>();
+    t.masking.unexpressed_ratio = meta.at("masking").at("unexpressed_ratio").get<double>();
+  } catch (const nlohmann::json::exception& ex) {
+    fail("{}: gene model metadata is incomplete: {}", source, ex.what());
+  }
+  return t;
+}
+
+preprocess::TokenCells TokenInput::tokenize(const AnnData& data, const AlignOptions& align) const {
+  return preprocess::tokenize(data, vocabulary, target_sum, align);
+}
+
+models::MaskingOptions TokenInput::whole_cells() const {
+  models::MaskingOptions whole = masking;
+  whole.mask_fraction = 0;
+  whole.unexpressed_ratio = 0;
+  return whole;
+}
+
+PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   if (o.out.empty()) fail("pretrain exceiver: --out is required");
   if (o.files.empty()) fail("pretrain exceiver: give at least one --data file");
   check_output_directory(o.out);
@@ -166,7 +182,7 @@ ExceiverPretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
             }),
       train_options);
 
-  ExceiverPretrainSummary summary;
+  PretrainSummary summary;
   summary.train_cells = train_cells.n_cells();
   summary.validation_cells = validation_cells.n_cells();
   summary.genes = vocabulary.size();
@@ -197,21 +213,10 @@ DenseMatrix exceiver_embed(const std::string& path, const AnnData& data, bool ca
   LoadedExceiver e = load_exceiver(path);
   AlignOptions align;
   align.case_insensitive = case_insensitive;
-  preprocess::TokenCells cells = preprocess::tokenize(data, e.vocabulary, e.target_sum, align);
-  models::MaskingOptions whole = e.masking;
-  whole.mask_fraction = 0;  // every kept token visible, nothing queried
-  const int64_t dim = e.model->options().dim;
-  DenseMatrix out{cells.n_cells(), dim, std::vector<float>(static_cast<size_t>(cells.n_cells() * dim))};
-  torch::NoGradGuard no_grad;
-  Rng rng(0);
-  for (int64_t start = 0; start < cells.n_cells(); start += batch_size) {
-    std::vector<models::CellExample> examples;
-    for (int64_t r = start; r < std::min(cells.n_cells(), start + batch_size); ++r)
-      examples.push_back(models::make_example(cells, r, whole, rng));
-    torch::Tensor z = models::ExceiverImpl::cell_embedding(e.model->encode(models::to_batch(examples, false))).contiguous();
-    std::copy(z.data_ptr<float>(), z.data_ptr<float>() + z.numel(), out.values.begin() + start * dim);
-  }
-  return out;
+  torch::Tensor z = models::over_whole_cells(e.tokenize(data, align), e.whole_cells(), batch_size, [&](const models::TokenBatch& b) {
+    return models::ExceiverImpl::cell_embedding(e.model->encode(b));
+  });
+  return DenseMatrix{z.size(0), z.size(1), std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + z.numel())};
 }
 
 int64_t write_gene_embeddings(const std::string& path, const std::string& out) {
@@ -261,7 +266,7 @@ nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
   for (const auto& [value, count] : labels.value_counts())
     if (count >= 2) classes.push_back(value);
   if (classes.size() < 2) fail("{}: '{}' needs at least 2 classes with 2 or more cells", o.data.path, o.label);
-  preprocess::TokenCells cells = preprocess::tokenize(train, e.vocabulary, e.target_sum);
+  preprocess::TokenCells cells = e.tokenize(train);
   const auto& panel = cells.panels[0];
   const int64_t n = cells.n_cells(), k = static_cast<int64_t>(classes.size());
   std::vector<int> cls(static_cast<size_t>(n), -1);
@@ -367,27 +372,11 @@ nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
 nlohmann::json impute(const ImputeOptions& o) {
   if (o.mask_fraction <= 0 || o.mask_fraction >= 1) fail("--mask-fraction must be in (0, 1), got {}", o.mask_fraction);
   LoadedExceiver e = load_exceiver(o.model);
-  AnnData data = load_cells(o.data);
-  if (!o.split_file.empty()) {
-    SplitChoice choice;
-    choice.file = o.split_file;
-    Parts parts = resolve_parts(data.obs, choice, o.data.path);
-    const auto& rows = o.part == "train" ? parts.train : o.part == "validation" ? parts.validation : parts.test;
-    if (o.part != "train" && o.part != "validation" && o.part != "test") fail("--part must be train, validation or test");
-    if (rows.empty()) fail("{}: the split's {} part has no cells here", o.split_file, o.part);
-    data = data.select_cells(rows);
-  }
-  if (o.max_cells > 0 && data.n_cells() > o.max_cells) {
-    Rng pick(o.seed + 1);
-    std::vector<int64_t> rows = all_rows(data.n_cells());
-    shuffle(rows, pick);
-    rows.resize(static_cast<size_t>(o.max_cells));
-    std::sort(rows.begin(), rows.end());
-    data = data.select_cells(rows);
-  }
+  AnnData data = load_split_part(o.data, o.split_file, o.part);
+  if (o.max_cells > 0) data = data.select_cells(sample_indices(data.n_cells(), o.max_cells, o.seed + 1));
   AlignOptions align;
   align.case_insensitive = o.case_insensitive;
-  preprocess::TokenCells cells = preprocess::tokenize(data, e.vocabulary, e.target_sum, align);
+  preprocess::TokenCells cells = e.tokenize(data, align);
   const int64_t n = cells.n_cells();
 
   // The same masked entries for the model and both baselines.

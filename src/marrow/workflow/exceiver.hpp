@@ -6,12 +6,29 @@
 #include <vector>
 
 #include "marrow/data/csr_matrix.hpp"
+#include "marrow/data/vocabulary.hpp"
 #include "marrow/models/exceiver_options.hpp"
+#include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/train/train_options.hpp"
+#include "marrow/workflow/autoencoder.hpp"
 #include "marrow/workflow/parts.hpp"
 #include "marrow/workflow/prepare.hpp"
 
 namespace marrow::workflow {
+
+// How a gene model reads cells, as its model file records it: vocabulary, normalisation target and
+// token cap. Embedding, imputation and fine-tuned classifiers all read cells through this.
+struct TokenInput {
+  GeneVocabulary vocabulary;
+  double target_sum = 1e4;
+  models::MaskingOptions masking;  // as pretrained
+
+  // From the metadata of an exceiver model file (its "vocabulary", "target_sum" and "masking").
+  static TokenInput from_meta(const nlohmann::json& meta, const std::string& source);
+  preprocess::TokenCells tokenize(const AnnData& data, const AlignOptions& align = {}) const;
+  // The masking that shows every kept token and queries nothing (embedding, classification).
+  models::MaskingOptions whole_cells() const;
+};
 
 struct ExceiverPretrainOptions {
   std::vector<std::string> files;  // one or more inputs; the vocabulary is the union of their genes
@@ -24,14 +41,7 @@ struct ExceiverPretrainOptions {
   std::string out;
 };
 
-struct ExceiverPretrainSummary {
-  int64_t train_cells = 0, validation_cells = 0, genes = 0;
-  int epochs_run = 0, best_epoch = 0;
-  double best_validation = 0;
-  bool completed = true;
-};
-
-ExceiverPretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& options);
+PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& options);
 
 // Cell embeddings (cells x dim) of every cell of `data`, and the genes of the model it matched.
 DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool case_insensitive, int64_t batch_size = 256);

@@ -11,6 +11,7 @@
 
 #include "marrow/models/autoencoder_options.hpp"
 #include "marrow/preprocess/pipeline.hpp"
+#include "marrow/workflow/autoencoder.hpp"
 #include "marrow/train/train_options.hpp"
 #include "marrow/workflow/parts.hpp"
 
@@ -26,15 +27,6 @@ struct TaskConfig {
   std::vector<std::pair<std::string, std::string>> zeroshot;  // group name -> selection
 };
 
-// The autoencoder input of a pipeline run, as `pretrain ae` has it: all genes seen in at least 3
-// training cells, log-normalised and standardised.
-inline preprocess::PreprocessOptions default_preprocessing() {
-  preprocess::PreprocessOptions options;
-  options.qc.min_cells = 3;
-  options.scale = true;
-  return options;
-}
-
 struct PipelineConfig {
   std::string data;
   std::string matrix = "X";
@@ -42,7 +34,7 @@ struct PipelineConfig {
   uint64_t seed = 0;
   SplitChoice split;                    // spec/file/stratify/test_fraction
   std::string pretrain_cells;
-  preprocess::PreprocessOptions preprocess = default_preprocessing();  // of the autoencoder's input
+  preprocess::PreprocessOptions preprocess = autoencoder_input_defaults();
   models::AutoencoderOptions model;
   train::TrainOptions pretrain;
   train::TrainOptions classify;

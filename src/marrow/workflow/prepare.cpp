@@ -24,6 +24,14 @@ AnnData load_cells(const DataSpec& spec) {
   return data.select_cells(rows);
 }
 
+AnnData load_split_part(const DataSpec& spec, const std::string& split_file, const std::string& part) {
+  AnnData data = load_cells(spec);
+  if (split_file.empty()) return data;
+  std::vector<int64_t> rows = Split::from_json(read_json_file(split_file)).rows(data.obs, part);
+  if (rows.empty()) fail("{}: no selected cell is in the {} part of {}", spec.path, part, split_file);
+  return data.select_cells(rows);
+}
+
 void write_results(const DataSpec& spec, const AnnData& data, const io::H5adAdditions& additions, const std::string& out) {
   bool whole_h5ad = spec.cells.empty() && spec.labels.empty() && io::detect_format(spec.path) == io::InputFormat::H5ad;
   if (whole_h5ad) io::write_h5ad_with_additions(spec.path, out, additions);

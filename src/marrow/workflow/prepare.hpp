@@ -22,6 +22,8 @@ struct DataSpec {
 
 // Loads the file and keeps the selected cells (logging how many).
 AnnData load_cells(const DataSpec& spec);
+// The same, narrowed to one part (train, validation or test) of a saved split when split_file is set.
+AnnData load_split_part(const DataSpec& spec, const std::string& split_file, const std::string& part);
 
 // Writes results for the cells `data` holds: a copy of the input .h5ad with the additions when the
 // spec selects every cell of an .h5ad as it is, otherwise a new file of those cells.
