@@ -59,6 +59,7 @@ int run(int argc, char** argv) {
   add_impute_command(app);
   add_finetune_command(app);
   add_embedding_metrics_command(app);
+  add_gil_command(app);
   add_demo_command(app);
   add_run_command(app);
 

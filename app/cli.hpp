@@ -34,6 +34,7 @@ void add_genes_command(CLI::App& app);
 void add_impute_command(CLI::App& app);
 void add_finetune_command(CLI::App& app);
 void add_embedding_metrics_command(CLI::App& app);
+void add_gil_command(CLI::App& app);
 
 int run(int argc, char** argv);
 

@@ -71,6 +71,20 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
   if (o.loss == ReconstructionLoss::NegativeBinomial) log_theta = register_parameter("log_theta", torch::zeros({o.n_genes}));
 }
 
+void ExceiverImpl::grow_vocabulary(const torch::Tensor& rows, const torch::Tensor& means, const torch::Tensor& means_expressed) {
+  const int64_t added = rows.size(0);
+  if (rows.dim() != 2 || rows.size(1) != options_.dim || means.numel() != added || means_expressed.numel() != added)
+    fail("exceiver: new gene rows must be [n, {}] with n means, got {} x {} rows", options_.dim, rows.size(0), rows.dim() == 2 ? rows.size(1) : 0);
+  torch::NoGradGuard no_grad;
+  // set_data keeps the registered parameter and buffer objects (and their names) and swaps their storage.
+  gene_embedding->weight.set_data(torch::cat({gene_embedding->weight.detach(), rows.to(gene_embedding->weight.dtype())}));
+  gene_mean.set_data(torch::cat({gene_mean, means.to(gene_mean.dtype())}));
+  gene_mean_expressed.set_data(torch::cat({gene_mean_expressed, means_expressed.to(gene_mean.dtype())}));
+  if (log_theta.defined()) log_theta.set_data(torch::cat({log_theta.detach(), torch::zeros({added}, log_theta.options())}));
+  options_.n_genes += added;
+  gene_embedding->options.num_embeddings(options_.n_genes);
+}
+
 torch::Tensor ExceiverImpl::tokens(const TokenBatch& b) {
   torch::Tensor embedded = gene_embedding(b.genes);  // [B, T, D]
   torch::Tensor values = b.values.unsqueeze(-1);

@@ -64,6 +64,10 @@ class ExceiverImpl : public torch::nn::Module {
   torch::Tensor query_loss(const torch::Tensor& predictions, const TokenBatch& batch);
 
   torch::Tensor gene_embeddings() const { return gene_embedding->weight; }
+  // Gene-incremental learning: appends rows for new genes to the gene table and the per-gene
+  // buffers (and nb dispersions, at 1), keeping every existing row exactly. rows [n_new, dim]: the
+  // new genes' initial embeddings; means / means_expressed [n_new]: their gene-mean baselines.
+  void grow_vocabulary(const torch::Tensor& rows, const torch::Tensor& means, const torch::Tensor& means_expressed);
   // Per-gene mean log-normalised value over the training cells that measured the gene (zeros
   // included): stored with the model for the gene-mean imputation baseline.
   torch::Tensor gene_mean;

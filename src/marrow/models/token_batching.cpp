@@ -7,7 +7,8 @@
 
 namespace marrow::models {
 
-CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const MaskingOptions& masking, Rng& rng) {
+CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const MaskingOptions& masking, Rng& rng,
+                         const std::vector<uint8_t>* maskable) {
   CellExample e;
   e.library = cells.library[row];
   const CsrMatrix& v = cells.values;
@@ -29,14 +30,17 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
     e.values.push_back(v.data[k]);
   }
   e.masked.assign(n, 0);
-  // Masked share of the tokens, leaving at least one visible.
-  size_t n_masked = static_cast<size_t>(std::lround(masking.mask_fraction * static_cast<double>(n)));
-  if (masking.mask_fraction > 0 && n >= 2) n_masked = std::clamp<size_t>(n_masked, 1, n - 1);
-  else if (n < 2) n_masked = 0;
+  // The tokens that may be masked: all, or those of the maskable genes.
+  std::vector<size_t> positions;
+  for (size_t p = 0; p < n; ++p)
+    if (!maskable || (*maskable)[static_cast<size_t>(e.genes[p])]) positions.push_back(p);
+  const size_t candidates = positions.size();
+  // Masked share of the candidates, at least one, leaving at least one token visible.
+  size_t n_masked = static_cast<size_t>(std::lround(masking.mask_fraction * static_cast<double>(candidates)));
+  if (masking.mask_fraction > 0 && n >= 2 && candidates > 0) n_masked = std::clamp<size_t>(n_masked, 1, std::min(candidates, n - 1));
+  else n_masked = 0;
   if (n_masked > 0) {
-    std::vector<size_t> positions(n);
-    std::iota(positions.begin(), positions.end(), 0);
-    for (size_t i = 0; i < n_masked; ++i) std::swap(positions[i], positions[i + uniform_index(rng, n - i)]);
+    for (size_t i = 0; i < n_masked; ++i) std::swap(positions[i], positions[i + uniform_index(rng, candidates - i)]);
     std::sort(positions.begin(), positions.begin() + static_cast<std::ptrdiff_t>(n_masked));
     for (size_t i = 0; i < n_masked; ++i) {
       size_t p = positions[i];
@@ -57,7 +61,7 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
     wanted = std::min(wanted, available);
     for (size_t tries = 0; e.query_genes.size() < n_masked + wanted && tries < 20 * wanted + 100; ++tries) {
       int32_t g = panel[uniform_index(rng, panel.size())];
-      if (!taken.insert(g).second) continue;
+      if ((maskable && !(*maskable)[static_cast<size_t>(g)]) || !taken.insert(g).second) continue;
       e.query_genes.push_back(g);
       e.query_values.push_back(0.0f);
       e.query_counts.push_back(0.0f);
@@ -65,6 +69,30 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
     }
   }
   return e;  // never without tokens: tokenize() refuses cells with no expressed vocabulary gene
+}
+
+// Per-gene mean of the log-normalised values over the cells whose panel has the gene, and over the
+// cells that express it.
+std::pair<torch::Tensor, torch::Tensor> gene_value_means(const preprocess::TokenCells& cells, int64_t n_genes) {
+  std::vector<double> sum(static_cast<size_t>(n_genes), 0.0), n(static_cast<size_t>(n_genes), 0.0),
+      expressing(static_cast<size_t>(n_genes), 0.0);
+  std::vector<int64_t> cells_per_panel(cells.panels.size(), 0);
+  for (int32_t p : cells.panel_of_cell) ++cells_per_panel[p];
+  for (size_t p = 0; p < cells.panels.size(); ++p)
+    for (int32_t g : cells.panels[p]) n[g] += static_cast<double>(cells_per_panel[p]);
+  const CsrMatrix& v = cells.values;
+  for (int64_t k = 0; k < v.nnz(); ++k) {
+    sum[v.indices[k]] += v.data[k];
+    expressing[v.indices[k]] += v.data[k] > 0;
+  }
+  torch::Tensor all = torch::zeros({n_genes}), expressed = torch::zeros({n_genes});
+  auto a = all.accessor<float, 1>();
+  auto e = expressed.accessor<float, 1>();
+  for (int64_t g = 0; g < n_genes; ++g) {
+    a[g] = n[g] > 0 ? static_cast<float>(sum[g] / n[g]) : 0.0f;
+    e[g] = expressing[g] > 0 ? static_cast<float>(sum[g] / expressing[g]) : 0.0f;
+  }
+  return {all, expressed};
 }
 
 TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets) {

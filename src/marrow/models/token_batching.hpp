@@ -26,7 +26,14 @@ struct CellExample {
 };
 
 // With mask_fraction 0 the example is the whole (capped) cell with no queries: what embedding reads.
-CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const MaskingOptions& masking, Rng& rng);
+// maskable (per vocabulary gene, nonzero = may be masked or queried): restricts masking and queries
+// to a gene set, e.g. one stage's genes in gene-incremental evaluation; null = every gene.
+CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const MaskingOptions& masking, Rng& rng,
+                         const std::vector<uint8_t>* maskable = nullptr);
+
+// Per gene of the vocabulary: the mean log-normalised value over the cells whose panel has the gene
+// (zeros included), and over the cells that express it (the imputation baselines a model keeps).
+std::pair<torch::Tensor, torch::Tensor> gene_value_means(const preprocess::TokenCells& cells, int64_t n_genes);
 
 // Pads examples to their longest token set and query list. count_targets: targets are raw counts.
 TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets);

@@ -47,6 +47,33 @@ TokenCells TokenCells::select_cells(const std::vector<int64_t>& rows) const {
   return out;
 }
 
+TokenCells TokenCells::restrict_genes(const std::vector<uint8_t>& keep) const {
+  if (static_cast<int64_t>(keep.size()) != values.cols) fail("restrict_genes: {} flags for {} genes", keep.size(), values.cols);
+  TokenCells out = *this;
+  for (CsrMatrix* m : {&out.values, &out.counts}) {
+    const CsrMatrix& from = m == &out.values ? values : counts;
+    m->indices.clear(), m->data.clear();
+    m->indptr.assign(1, 0);
+    for (int64_t r = 0; r < from.rows; ++r) {
+      for (int64_t k = from.indptr[r]; k < from.indptr[r + 1]; ++k)
+        if (keep[static_cast<size_t>(from.indices[k])]) m->indices.push_back(from.indices[k]), m->data.push_back(from.data[k]);
+      m->indptr.push_back(static_cast<int64_t>(m->indices.size()));
+    }
+  }
+  for (auto& panel : out.panels) std::erase_if(panel, [&](int32_t g) { return !keep[static_cast<size_t>(g)]; });
+  return out;
+}
+
+std::vector<int64_t> TokenCells::rows_with_tokens() const {
+  std::vector<int64_t> rows;
+  for (int64_t r = 0; r < values.rows; ++r) {
+    bool any = false;
+    for (int64_t k = values.indptr[r]; k < values.indptr[r + 1] && !any; ++k) any = values.data[k] > 0;
+    if (any) rows.push_back(r);
+  }
+  return rows;
+}
+
 GeneVocabulary union_vocabulary(const std::vector<const AnnData*>& files) {
   std::vector<std::string> genes;
   std::unordered_set<std::string> seen;

@@ -23,6 +23,11 @@ struct TokenCells {
   // Appends another set over the same vocabulary (its panels are added after ours).
   void append(const TokenCells& other);
   TokenCells select_cells(const std::vector<int64_t>& rows) const;
+  // The same cells seeing only the genes with keep[gene] != 0: other values are dropped and every
+  // panel is narrowed to them (gene-incremental stages; library sizes stay the whole cell's).
+  TokenCells restrict_genes(const std::vector<uint8_t>& keep) const;
+  // Rows with at least one expressed gene (a cell with none cannot be encoded).
+  std::vector<int64_t> rows_with_tokens() const;
 };
 
 // The vocabulary of several files: the union of their gene names (var_names) in first-seen order.

@@ -15,6 +15,7 @@
 #include "marrow/models/model_file.hpp"
 #include "marrow/models/token_batching.hpp"
 #include "marrow/preprocess/gene_tokens.hpp"
+#include "marrow/preprocess/markers.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 
@@ -25,30 +26,6 @@ namespace {
 constexpr const char* kKind = "exceiver";
 
 bool count_loss(const models::ExceiverOptions& o) { return o.loss != models::ReconstructionLoss::Mse; }
-
-// Per-gene mean of the log-normalised values over the cells whose panel has the gene, and over the
-// cells that express it.
-std::pair<torch::Tensor, torch::Tensor> gene_means(const preprocess::TokenCells& cells, int64_t n_genes) {
-  std::vector<double> sum(static_cast<size_t>(n_genes), 0.0), n(static_cast<size_t>(n_genes), 0.0),
-      expressing(static_cast<size_t>(n_genes), 0.0);
-  std::vector<int64_t> cells_per_panel(cells.panels.size(), 0);
-  for (int32_t p : cells.panel_of_cell) ++cells_per_panel[p];
-  for (size_t p = 0; p < cells.panels.size(); ++p)
-    for (int32_t g : cells.panels[p]) n[g] += static_cast<double>(cells_per_panel[p]);
-  const CsrMatrix& v = cells.values;
-  for (int64_t k = 0; k < v.nnz(); ++k) {
-    sum[v.indices[k]] += v.data[k];
-    expressing[v.indices[k]] += v.data[k] > 0;
-  }
-  torch::Tensor all = torch::zeros({n_genes}), expressed = torch::zeros({n_genes});
-  auto a = all.accessor<float, 1>();
-  auto e = expressed.accessor<float, 1>();
-  for (int64_t g = 0; g < n_genes; ++g) {
-    a[g] = n[g] > 0 ? static_cast<float>(sum[g] / n[g]) : 0.0f;
-    e[g] = expressing[g] > 0 ? static_cast<float>(sum[g] / expressing[g]) : 0.0f;
-  }
-  return {all, expressed};
-}
 
 struct LoadedExceiver : TokenInput {
   models::Exceiver model{nullptr};
@@ -103,6 +80,15 @@ models::MaskingOptions TokenInput::whole_cells() const {
   return whole;
 }
 
+nlohmann::json exceiver_meta(const models::ExceiverOptions& model, const GeneVocabulary& vocabulary, double target_sum,
+                             const models::MaskingOptions& masking) {
+  return {{"model", model.to_json()},
+          {"vocabulary", vocabulary.to_json()},
+          {"target_sum", target_sum},
+          {"masking",
+           {{"max_tokens", masking.max_tokens}, {"mask_fraction", masking.mask_fraction}, {"unexpressed_ratio", masking.unexpressed_ratio}}}};
+}
+
 PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   if (o.out.empty()) fail("pretrain exceiver: --out is required");
   if (o.files.empty()) fail("pretrain exceiver: give at least one --data file");
@@ -141,7 +127,7 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   torch::manual_seed(o.train.seed);
   models::Exceiver model(model_options);
   {
-    auto [all, expressed] = gene_means(train_cells, vocabulary.size());
+    auto [all, expressed] = models::gene_value_means(train_cells, vocabulary.size());
     model->gene_mean.copy_(all);
     model->gene_mean_expressed.copy_(expressed);
   }
@@ -193,16 +179,9 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   if (!result.completed) return summary;
   std::string inputs;
   for (const auto& f : o.files) inputs += (inputs.empty() ? "" : ",") + f;
-  nlohmann::json meta = {{"model", model_options.to_json()},
-                         {"vocabulary", vocabulary.to_json()},
-                         {"target_sum", o.target_sum},
-                         {"masking",
-                          {{"max_tokens", o.masking.max_tokens},
-                           {"mask_fraction", o.masking.mask_fraction},
-                           {"unexpressed_ratio", o.masking.unexpressed_ratio}}},
-                         {"files", o.files},
-                         {"run", run_metadata("pretrain exceiver", o.files.front(), o.data.matrix, o.data.cells, o.train, result,
-                                              first_parts)}};
+  nlohmann::json meta = exceiver_meta(model_options, vocabulary, o.target_sum, o.masking);
+  meta["files"] = o.files;
+  meta["run"] = run_metadata("pretrain exceiver", o.files.front(), o.data.matrix, o.data.cells, o.train, result, first_parts);
   models::save_model(o.out, kKind, meta, *model);
   std::error_code ec;
   std::filesystem::remove(train_options.checkpoint, ec);
@@ -267,53 +246,26 @@ nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
     if (count >= 2) classes.push_back(value);
   if (classes.size() < 2) fail("{}: '{}' needs at least 2 classes with 2 or more cells", o.data.path, o.label);
   preprocess::TokenCells cells = e.tokenize(train);
-  const auto& panel = cells.panels[0];
   const int64_t n = cells.n_cells(), k = static_cast<int64_t>(classes.size());
   std::vector<int> cls(static_cast<size_t>(n), -1);
   for (int64_t i = 0; i < n; ++i) {
     auto it = std::find(classes.begin(), classes.end(), labels.text(i));
     if (!labels.is_missing(i) && it != classes.end()) cls[i] = static_cast<int>(it - classes.begin());
   }
-  // Per class and panel gene: sum and sum of squares of the log-normalised values.
-  std::vector<int32_t> position(static_cast<size_t>(e.vocabulary.size()), -1);
-  for (size_t p = 0; p < panel.size(); ++p) position[panel[p]] = static_cast<int32_t>(p);
-  const size_t m = panel.size();
-  std::vector<double> sum(static_cast<size_t>(k) * m, 0.0), sq(static_cast<size_t>(k) * m, 0.0), total(m, 0.0), total_sq(m, 0.0);
-  std::vector<double> size(static_cast<size_t>(k), 0.0);
-  double labelled = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (cls[i] < 0) continue;
-    size[cls[i]] += 1, labelled += 1;
-    for (int64_t q = cells.values.indptr[i]; q < cells.values.indptr[i + 1]; ++q) {
-      size_t p = static_cast<size_t>(position[cells.values.indices[q]]);
-      double v = cells.values.data[q];
-      sum[cls[i] * m + p] += v, sq[cls[i] * m + p] += v * v, total[p] += v, total_sq[p] += v * v;
-    }
-  }
-  // Welch t of each class against the rest; each class's top genes; a gene to its best class.
-  std::vector<std::vector<std::pair<double, size_t>>> ranked(static_cast<size_t>(k));
-  for (int64_t c = 0; c < k; ++c)
-    for (size_t p = 0; p < m; ++p) {
-      double n1 = size[c], n2 = labelled - size[c];
-      if (n1 < 2 || n2 < 2) continue;
-      double m1 = sum[c * m + p] / n1, m2 = (total[p] - sum[c * m + p]) / n2;
-      double v1 = std::max(sq[c * m + p] / n1 - m1 * m1, 0.0) * n1 / (n1 - 1);
-      double v2 = std::max((total_sq[p] - sq[c * m + p]) / n2 - m2 * m2, 0.0) * n2 / (n2 - 1);
-      double se = std::sqrt(v1 / n1 + v2 / n2);
-      if (se > 0 && m1 > m2) ranked[c].emplace_back((m1 - m2) / se, p);
-    }
+  // Each class's top genes by Welch t against the rest; a gene shared by several goes to its best class.
+  std::vector<std::vector<preprocess::RankedGene>> ranked = preprocess::rank_markers(cells.values, cls, static_cast<int>(k));
+  const size_t m = static_cast<size_t>(e.vocabulary.size());
   std::vector<int> marker_class(m, -1);
   std::vector<double> marker_t(m, 0.0);
-  for (int64_t c = 0; c < k; ++c) {
-    auto& r = ranked[c];
-    std::sort(r.begin(), r.end(), std::greater<>());
-    for (size_t i = 0; i < std::min<size_t>(r.size(), static_cast<size_t>(o.top)); ++i)
-      if (r[i].first > marker_t[r[i].second]) marker_t[r[i].second] = r[i].first, marker_class[r[i].second] = static_cast<int>(c);
-  }
+  for (int64_t c = 0; c < k; ++c)
+    for (size_t i = 0; i < std::min<size_t>(ranked[c].size(), static_cast<size_t>(o.top)); ++i) {
+      const auto& r = ranked[c][i];
+      if (r.t > marker_t[r.column]) marker_t[r.column] = r.t, marker_class[r.column] = static_cast<int>(c);
+    }
   std::vector<int64_t> marker_genes;
   std::vector<int> marker_type;
-  for (size_t p = 0; p < m; ++p)
-    if (marker_class[p] >= 0) marker_genes.push_back(panel[p]), marker_type.push_back(marker_class[p]);
+  for (size_t g = 0; g < m; ++g)
+    if (marker_class[g] >= 0) marker_genes.push_back(static_cast<int64_t>(g)), marker_type.push_back(marker_class[g]);
   const int64_t markers = static_cast<int64_t>(marker_genes.size());
   if (markers <= o.neighbours) fail("{}: only {} marker genes; lower --neighbours", o.data.path, markers);
 
@@ -355,7 +307,7 @@ nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
     int64_t count = std::count(marker_type.begin(), marker_type.end(), static_cast<int>(c));
     std::vector<std::string> examples;
     for (size_t i = 0; i < ranked[c].size() && examples.size() < 5; ++i)
-      if (marker_class[ranked[c][i].second] == c) examples.push_back(e.vocabulary.genes()[panel[ranked[c][i].second]]);
+      if (marker_class[ranked[c][i].column] == c) examples.push_back(e.vocabulary.genes()[ranked[c][i].column]);
     classes_json[classes[c]] = {{"markers", count}, {"same_type_fraction", per_class[c]}, {"top_markers", examples}};
   }
   return {{"markers", markers},

@@ -43,6 +43,10 @@ struct ExceiverPretrainOptions {
 
 PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& options);
 
+// The metadata of an exceiver model file that TokenInput::from_meta and the loaders read back.
+nlohmann::json exceiver_meta(const models::ExceiverOptions& model, const GeneVocabulary& vocabulary, double target_sum,
+                             const models::MaskingOptions& masking);
+
 // Cell embeddings (cells x dim) of every cell of `data`, and the genes of the model it matched.
 DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool case_insensitive, int64_t batch_size = 256);
 
