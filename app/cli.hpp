@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "marrow/runtime/distributed.hpp"
 #include "marrow/train/train_options.hpp"
 #include "marrow/workflow/prepare.hpp"
 
@@ -17,6 +18,13 @@ void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool va
 
 // --epochs/--batch-size/--lr/... shared by every training command.
 void add_training_options(CLI::App& command, train::TrainOptions& train);
+
+// --rank/--world-size/--master-addr/--master-port/--dist-timeout, defaulting to RANK, WORLD_SIZE,
+// MASTER_ADDR and MASTER_PORT (torchrun, Slurm, Kubernetes).
+void add_distributed_options(CLI::App& command, runtime::DistributedOptions& options);
+// With more than one rank: joins the process group and hands it to the trainer; ranks other than
+// 0 log warnings and errors only.
+void join_distributed(const runtime::DistributedOptions& options, train::TrainOptions& train);
 
 void add_info_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);

@@ -38,8 +38,11 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
       ->capture_default_str();
   cmd->add_option("--target-sum", o->target_sum, "Library-size normalisation target")->capture_default_str();
   add_training_options(*cmd, o->train);
+  auto dist = std::make_shared<runtime::DistributedOptions>(runtime::DistributedOptions::from_environment());
+  add_distributed_options(*cmd, *dist);
   cmd->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
-  cmd->callback([o, loss] {
+  cmd->callback([o, loss, dist] {
+    join_distributed(*dist, o->train);
     o->model.loss = models::parse_loss(*loss);
     o->train.seed = o->split.seed;
     workflow::PretrainSummary s = workflow::pretrain_exceiver(*o);

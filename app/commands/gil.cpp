@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "marrow/core/error.hpp"
+#include "marrow/core/json_util.hpp"
 #include "marrow/core/strings.hpp"
 #include "marrow/workflow/gil.hpp"
 
@@ -83,6 +84,16 @@ void add_gil_command(CLI::App& app) {
         spdlog::info("stage '{}': {} genes of its own, {} cells{}", s.name, s.genes.size(), s.cells.size(),
                      s.task ? fmt::format(", probe task {}", s.task->column) : "");
       spdlog::info("wrote {} ({} base genes, {} stages)", *out, plan.base_genes.size(), plan.stages.size());
+    });
+  }
+
+  {
+    auto dir = std::make_shared<std::string>();
+    auto* cmd = gil->add_subcommand("report", "Recompute the metrics, tables and plot of a gil run from its results.json");
+    cmd->add_option("dir", *dir, "The run's output directory")->required();
+    cmd->callback([dir] {
+      workflow::gil_report(read_json_file(*dir + "/results.json"), *dir);
+      spdlog::info("rewrote {}/results.json, results.md and forgetting.svg", *dir);
     });
   }
 

@@ -50,8 +50,11 @@ void add_pretrain_command(CLI::App& app) {
   ae->add_flag("--scale,!--no-scale", o->preprocess.scale, "Standardise input genes (default; --no-scale: log-normalised only)")
       ->capture_default_str();
   add_training_options(*ae, o->train);
+  auto dist = std::make_shared<runtime::DistributedOptions>(runtime::DistributedOptions::from_environment());
+  add_distributed_options(*ae, *dist);
   ae->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
-  ae->callback([o, loss, hvg] {
+  ae->callback([o, loss, hvg, dist] {
+    join_distributed(*dist, o->train);
     o->model.loss = models::parse_loss(*loss);
     o->preprocess.hvg = preprocess::parse_hvg_flavor(*hvg);
     o->train.seed = o->split.seed;

@@ -27,8 +27,8 @@ struct ForgettingSummary {
   std::vector<double> forgetting_by_stage;
 };
 
-// scratch may be empty (no forward transfer). averaged: which sets enter the averages (empty: all);
-// gil runs leave the base genes out, since every stage trains them again.
+// scratch may be empty (no forward transfer). averaged: which sets enter the averages (empty: all,
+// as gil runs do: the base stage's set is the base genes, as in Qi et al.).
 ForgettingSummary summarise(const Matrix& mse, const std::vector<int>& introduced, const std::vector<double>& scratch,
                             const std::vector<uint8_t>& averaged = {});
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <unordered_set>
 
@@ -93,6 +94,18 @@ std::pair<torch::Tensor, torch::Tensor> gene_value_means(const preprocess::Token
     e[g] = expressing[g] > 0 ? static_cast<float>(sum[g] / expressing[g]) : 0.0f;
   }
   return {all, expressed};
+}
+
+std::vector<CellExample> training_examples(const preprocess::TokenCells& cells, const std::vector<int64_t>& rows,
+                                           const MaskingOptions& masking) {
+  const uint64_t base = static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64).item<int64_t>());
+  std::vector<CellExample> examples;
+  examples.reserve(rows.size());
+  for (int64_t r : rows) {
+    Rng rng(base ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(r + 1)));
+    examples.push_back(make_example(cells, r, masking, rng));
+  }
+  return examples;
 }
 
 TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets) {

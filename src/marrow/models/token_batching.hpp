@@ -35,6 +35,12 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
 // (zeros included), and over the cells that express it (the imputation baselines a model keeps).
 std::pair<torch::Tensor, torch::Tensor> gene_value_means(const preprocess::TokenCells& cells, int64_t n_genes);
 
+// Training examples of these rows with fresh masks. The masks come from torch's generator (which
+// the trainer seeds per epoch, so a resumed run draws the same masks) and are drawn per row, so a
+// cell's mask does not depend on which other cells share its batch or rank.
+std::vector<CellExample> training_examples(const preprocess::TokenCells& cells, const std::vector<int64_t>& rows,
+                                           const MaskingOptions& masking);
+
 // Pads examples to their longest token set and query list. count_targets: targets are raw counts.
 TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets);
 

@@ -2,9 +2,14 @@
 // Options and results of the training loop (train/trainer.hpp), free of torch headers.
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+namespace marrow::runtime {
+class Distributed;
+}
 
 namespace marrow::train {
 
@@ -22,6 +27,10 @@ struct TrainOptions {
   std::string metrics;            // JSON lines, one per epoch ("" = none)
   int stop_after = 0;             // stop after this many epochs in this run (as if killed); 0 = no
   std::string label = "train";
+  // Data-parallel group (runtime/distributed.hpp); null = one process. Every rank computes its share
+  // of each global batch of batch_size cells; gradients are averaged; rank 0 alone writes the
+  // checkpoint and metrics file.
+  std::shared_ptr<runtime::Distributed> distributed;
 };
 
 struct EpochRecord {

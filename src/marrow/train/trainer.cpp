@@ -10,6 +10,7 @@
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/random.hpp"
+#include "marrow/runtime/distributed.hpp"
 #include "marrow/train/fused_adamw.hpp"
 #include "marrow/train/progress.hpp"
 
@@ -140,7 +141,87 @@ double evaluate_in_batches(torch::nn::Module& module, const std::vector<int64_t>
   return total / static_cast<double>(rows.size());
 }
 
-TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& batch_loss,
+namespace {
+
+// Data parallelism: rank 0's weights on every rank, then per step one all-reduce of every gradient,
+// the loss and the weight, packed into one buffer.
+class GradientAverager {
+ public:
+  GradientAverager(torch::nn::Module& module, runtime::Distributed* group, int64_t n_train, uint64_t seed)
+      : params_(module.parameters()), group_(group) {
+    if (!group_) return;
+    group_->check_same(static_cast<double>(n_train), "the number of training cells (the split)");
+    group_->check_same(static_cast<double>(seed), "the seed");
+    int64_t n = 0;
+    for (auto& p : params_) n += p.numel();
+    group_->check_same(static_cast<double>(n), "the model size");
+    torch::NoGradGuard no_grad;
+    for (auto& p : params_) {
+      torch::Tensor t = p.detach().contiguous();
+      group_->broadcast(t, 0);
+      p.copy_(t);
+    }
+    for (auto& b : module.buffers()) {
+      torch::Tensor t = b.detach().contiguous();
+      group_->broadcast(t, 0);
+      b.copy_(t);
+    }
+    spdlog::info("data-parallel over {} ranks: {:.2f} MB all-reduced per step", group_->world_size(),
+                 static_cast<double>(4 * (n + static_cast<int64_t>(params_.size()) + 2)) / 1e6);
+  }
+  bool active() const { return group_ != nullptr; }
+  int rank() const { return group_ ? group_->rank() : 0; }
+  int world() const { return group_ ? group_->world_size() : 1; }
+
+  // After backward of (local mean x local weight): sums gradients, losses and weights over ranks and
+  // divides by the total weight. Returns the global mean loss.
+  double average(double local_loss_times_weight, double local_weight) {
+    // Layout: every gradient, then per parameter 1 where this rank has a gradient, then loss x weight
+    // and weight. A parameter gets a gradient where any rank has one, as in one process.
+    std::vector<torch::Tensor> parts;
+    std::vector<float> tail;
+    for (auto& p : params_) {
+      parts.push_back(p.grad().defined() ? p.grad().reshape(-1) : torch::zeros({p.numel()}));
+      tail.push_back(p.grad().defined() ? 1.0f : 0.0f);
+    }
+    tail.push_back(static_cast<float>(local_loss_times_weight));
+    tail.push_back(static_cast<float>(local_weight));
+    parts.push_back(torch::tensor(tail));
+    torch::Tensor flat = torch::cat(parts);
+    group_->allreduce_sum(flat);
+    const int64_t n = flat.numel(), k = static_cast<int64_t>(params_.size());
+    auto fa = flat.accessor<float, 1>();
+    const double total_weight = fa[n - 1];
+    const double loss = fa[n - 2] / total_weight;
+    int64_t offset = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      auto& p = params_[i];
+      if (fa[n - 2 - k + i] > 0) {
+        torch::Tensor g = flat.narrow(0, offset, p.numel()).view_as(p) / total_weight;
+        if (p.grad().defined()) p.mutable_grad().copy_(g);
+        else p.mutable_grad() = g.clone();
+      }
+      offset += p.numel();
+    }
+    return loss;
+  }
+
+ private:
+  std::vector<torch::Tensor> params_;
+  runtime::Distributed* group_;
+};
+
+}  // namespace
+
+TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& batch_loss, const ValidationLoss& validation_loss,
+                const TrainOptions& o) {
+  return fit(
+      module, n_train,
+      [&](const std::vector<int64_t>& rows) { return WeightedLoss{batch_loss(rows), static_cast<double>(rows.size())}; },
+      validation_loss, o);
+}
+
+TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
                 const ValidationLoss& validation_loss, const TrainOptions& o) {
   if (n_train <= 0) fail("no training cells");
   if (o.epochs <= 0) fail("epochs must be positive, got {}", o.epochs);
@@ -150,13 +231,18 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& bat
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const auto warmup = static_cast<int64_t>(o.warmup_fraction * static_cast<double>(total_steps));
 
+  GradientAverager averager(module, o.distributed.get(), n_train, o.seed);
+  const bool primary = averager.rank() == 0;
+  if (o.distributed && o.batch_size < averager.world())
+    fail("--batch-size {} is the global batch; it must be at least the number of ranks ({})", o.batch_size, averager.world());
+
   Checkpoint state;
   State best = snapshot(module);
   if (o.resume && load_checkpoint(o.checkpoint, state, module, optimizer, best, o.seed))
     spdlog::info("resuming from {} after epoch {}", o.checkpoint, state.epoch);
   else if (o.resume)
     spdlog::info("no checkpoint at {}: starting from the beginning", o.checkpoint);
-  if (!o.metrics.empty() && state.epoch == 0) std::ofstream(o.metrics, std::ios::trunc);
+  if (!o.metrics.empty() && state.epoch == 0 && primary) std::ofstream(o.metrics, std::ios::trunc);
 
   TrainResult result;
   result.history = state.history;
@@ -184,16 +270,32 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& bat
       lr = schedule(step, total_steps, warmup, o.learning_rate);
       set_learning_rate(optimizer, lr);
       std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
+      const int64_t global_rows = static_cast<int64_t>(rows.size());
+      if (averager.active()) {  // this rank's contiguous share of the global batch
+        const int64_t r = averager.rank(), w = averager.world();
+        rows = std::vector<int64_t>(rows.begin() + global_rows * r / w, rows.begin() + global_rows * (r + 1) / w);
+      }
       // Gradients are released rather than zeroed: backward then hands its buffers over instead of
       // filling zeros and adding into them.
       for (auto& p : module.parameters()) p.mutable_grad().reset();
-      torch::Tensor loss = batch_loss(rows);
-      double value = loss.item<double>();
-      if (!std::isfinite(value)) fail("{}: the loss became {} at epoch {} (learning rate {:g} too high?)", o.label, value, epoch, lr);
-      loss.backward();
+      double value = 0;
+      if (rows.empty()) {
+        value = averager.average(0.0, 0.0);
+      } else {
+        WeightedLoss loss = batch_loss(rows);
+        double local = loss.loss.item<double>();
+        if (!std::isfinite(local)) fail("{}: the loss became {} at epoch {} (learning rate {:g} too high?)", o.label, local, epoch, lr);
+        if (averager.active()) {
+          (loss.loss * loss.weight).backward();
+          value = averager.average(local * loss.weight, loss.weight);
+        } else {
+          loss.loss.backward();
+          value = local;
+        }
+      }
       fused_adamw_step(optimizer);
-      loss_sum += value * static_cast<double>(rows.size());
-      seen += static_cast<int64_t>(rows.size());
+      loss_sum += value * static_cast<double>(global_rows);
+      seen += global_rows;
       progress.update(seen, loss_sum / static_cast<double>(seen));
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -223,8 +325,8 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& bat
     state.epoch = epoch;
     state.history.push_back(record);
     result.history.push_back(record);
-    if (!o.metrics.empty()) std::ofstream(o.metrics, std::ios::app) << record.to_json().dump() << "\n";
-    if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, state, module, optimizer, best, o.seed);
+    if (!o.metrics.empty() && primary) std::ofstream(o.metrics, std::ios::app) << record.to_json().dump() << "\n";
+    if (!o.checkpoint.empty() && primary) save_checkpoint(o.checkpoint, state, module, optimizer, best, o.seed);
     ++run_epochs;
   }
   result.stopped_early = o.patience > 0 && state.bad_epochs >= o.patience && state.epoch < o.epochs;

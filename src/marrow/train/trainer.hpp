@@ -19,9 +19,20 @@ namespace marrow::train {
 
 // Mean loss of the batch made of these training rows (the module is in training mode).
 using BatchLoss = std::function<torch::Tensor(const std::vector<int64_t>& rows)>;
+// The same with the number of terms the mean is over (cells, or masked values). Data-parallel ranks
+// each take a share of a global batch; the global gradient is the weight-averaged gradient of
+// their means, so it equals the one-process gradient of the whole batch.
+struct WeightedLoss {
+  torch::Tensor loss;
+  double weight = 1;
+};
+using WeightedBatchLoss = std::function<WeightedLoss(const std::vector<int64_t>& rows)>;
 // Validation loss (called in eval mode under no_grad); return NaN when there is no validation set.
 using ValidationLoss = std::function<double()>;
 
+TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
+                const ValidationLoss& validation_loss, const TrainOptions& options);
+// Each cell weighs the same (weight = number of rows).
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& batch_loss,
                 const ValidationLoss& validation_loss, const TrainOptions& options);
 

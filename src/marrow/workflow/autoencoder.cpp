@@ -14,6 +14,7 @@
 #include "marrow/models/autoencoder.hpp"
 #include "marrow/models/batching.hpp"
 #include "marrow/models/model_file.hpp"
+#include "marrow/runtime/distributed.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/exceiver.hpp"
 
@@ -116,6 +117,7 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
                  train_options.checkpoint);
     return summary;
   }
+  if (options.train.distributed && !options.train.distributed->primary()) return summary;  // rank 0 writes the model
   nlohmann::json meta = {{"model", model_options.to_json()},
                          {"preprocessing", preprocessor.to_json()},
                          {"input_layer", sparse ? "sparse" : "dense"},

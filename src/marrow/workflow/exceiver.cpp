@@ -16,6 +16,7 @@
 #include "marrow/models/token_batching.hpp"
 #include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/preprocess/markers.hpp"
+#include "marrow/runtime/distributed.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 
@@ -149,12 +150,9 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   train::TrainResult result = train::fit(
       *model, train_cells.n_cells(),
       [&](const std::vector<int64_t>& rows) {
-        // Masks come from torch's generator, which the trainer seeds per epoch: a resumed run
-        // draws the same masks as an uninterrupted one.
-        Rng rng(static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64).item<int64_t>()));
-        std::vector<models::CellExample> examples;
-        for (int64_t r : rows) examples.push_back(models::make_example(train_cells, r, o.masking, rng));
-        return model->loss(models::to_batch(examples, counts));
+        std::vector<models::CellExample> examples = models::training_examples(train_cells, rows, o.masking);
+        models::TokenBatch batch = models::to_batch(examples, counts);
+        return train::WeightedLoss{model->loss(batch), (~batch.query_padding).sum().item<double>()};
       },
       validation_examples.empty()
           ? train::ValidationLoss{}
@@ -179,6 +177,7 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   if (!result.completed) return summary;
   std::string inputs;
   for (const auto& f : o.files) inputs += (inputs.empty() ? "" : ",") + f;
+  if (o.train.distributed && !o.train.distributed->primary()) return summary;  // rank 0 writes the model
   nlohmann::json meta = exceiver_meta(model_options, vocabulary, o.target_sum, o.masking);
   meta["files"] = o.files;
   meta["run"] = run_metadata("pretrain exceiver", o.files.front(), o.data.matrix, o.data.cells, o.train, result, first_parts);

@@ -36,7 +36,6 @@ struct GeneSet {
   int introduced = 0;            // the stage that first trains it
   std::vector<uint8_t> member;   // per vocabulary gene
   int64_t size = 0;
-  bool base = false;             // the base genes: trained at every stage, so not in the forgetting averages
 };
 
 // A labelled task tied to a stage: probe cells restricted to that stage's genes.
@@ -100,7 +99,7 @@ Setup build_setup(const GilOptions& o, const std::vector<AnnData>& files, gil::S
 
   // Gene sets: the base genes, then each stage's own genes.
   if (n_base > 0) {
-    GeneSet base{"base genes", 0, flags(v, n_base), n_base, true};
+    GeneSet base{"base genes", 0, flags(v, n_base), n_base};
     s.sets.push_back(base);
   }
   for (int k = 0; k < n_stages; ++k) {
@@ -108,7 +107,7 @@ Setup build_setup(const GilOptions& o, const std::vector<AnnData>& files, gil::S
     int64_t start = k == 0 ? n_base : s.prefix[k - 1];
     for (int64_t g = start; g < s.prefix[k]; ++g) s.stage_genes[k][g] = 1;
     if (s.prefix[k] > start) {
-      GeneSet set{stages[k].name + " genes", k, std::vector<uint8_t>(static_cast<size_t>(v), 0), s.prefix[k] - start, false};
+      GeneSet set{stages[k].name + " genes", k, std::vector<uint8_t>(static_cast<size_t>(v), 0), s.prefix[k] - start};
       for (int64_t g = start; g < s.prefix[k]; ++g) set.member[g] = 1;
       s.sets.push_back(set);
     }
@@ -324,10 +323,7 @@ train::TrainResult train_stage(models::Exceiver& model, const preprocess::TokenC
   return train::fit(
       *model, cells.n_cells(),
       [&](const std::vector<int64_t>& rows) {
-        Rng rng(static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64).item<int64_t>()));
-        std::vector<models::CellExample> examples;
-        for (int64_t r : rows) examples.push_back(models::make_example(cells, r, o.masking, rng));
-        return masked_batch_loss(model, models::to_batch(examples, counts), reg);
+        return masked_batch_loss(model, models::to_batch(models::training_examples(cells, rows, o.masking), counts), reg);
       },
       train::ValidationLoss{}, t);
 }
@@ -551,11 +547,11 @@ std::string fmt_ci(const gil::MeanCi& c, int digits = 3) {
 std::string results_markdown(const nlohmann::json& results) {
   std::string md = "# Gene-incremental learning results\n\n";
   const auto& sets = results["gene_sets"];
-  const auto& stages = results["stages"];
+  const auto& stages = results["plan"]["stages"];
   const auto& tasks = results["tasks"];
   md += fmt::format("Plan `{}`: {} stages; masked-expression MSE on held-out cells (lower is better), {} seed(s). "
                     "Forgetting of a gene set = its MSE after the last stage minus its MSE right after the stage that introduced it; "
-                    "averages are over the stages' own gene sets (the base genes train at every stage and are shown for reference); "
+                    "averages are over every gene set introduced before the last stage (the base stage's set is the base genes); "
                     "± is a 95% t interval over seeds.\n\n",
                     results["plan"]["spec"].get<std::string>(), stages.size(), results["settings"]["seeds"].get<int>());
   md += "| method | average forgetting | reduction vs finetune | backward transfer | forward transfer | mean final MSE | seconds per run |\n";
@@ -581,7 +577,7 @@ std::string results_markdown(const nlohmann::json& results) {
     const auto& s = results["summary"][name];
     for (size_t i = 0; i < stages.size(); ++i) {
       bool any = false;
-      std::string row = fmt::format("| {} | {} |", name, stages[i].get<std::string>());
+      std::string row = fmt::format("| {} | {} |", name, stages[i]["name"].get<std::string>());
       for (size_t j = 0; j < sets.size(); ++j) {
         double v = number(s["mse"][i][j]);
         any |= std::isfinite(v);
@@ -598,7 +594,7 @@ std::string results_markdown(const nlohmann::json& results) {
   }
   if (!tasks.empty()) {
     md += "\n## Linear probe accuracy on frozen cell embeddings (held-out cells, mean over seeds)\n\n| method | after stage |";
-    for (const auto& t : tasks) md += fmt::format(" {} |", t.get<std::string>());
+    for (const auto& t : tasks) md += fmt::format(" {} |", t["name"].get<std::string>());
     md += "\n|---|---|";
     for (size_t t = 0; t < tasks.size(); ++t) md += "---|";
     md += "\n";
@@ -607,7 +603,7 @@ std::string results_markdown(const nlohmann::json& results) {
       const auto& s = results["summary"][name];
       for (size_t i = 0; i < stages.size(); ++i) {
         bool any = false;
-        std::string row = fmt::format("| {} | {} |", name, stages[i].get<std::string>());
+        std::string row = fmt::format("| {} | {} |", name, stages[i]["name"].get<std::string>());
         for (size_t t = 0; t < tasks.size(); ++t) {
           double v = number(s["probe_accuracy"][i][t]);
           any |= std::isfinite(v);
@@ -667,52 +663,93 @@ nlohmann::json gil_run(const GilOptions& o) {
   Setup s = build_setup(o, files, plan);
   files.clear();
 
-  std::vector<int> introduced;
-  std::vector<uint8_t> averaged;  // forgetting averages over the stages' own genes, not the base genes
-  nlohmann::json sets = nlohmann::json::array(), stage_names = nlohmann::json::array(), task_names = nlohmann::json::array();
-  for (const auto& set : s.sets) {
-    introduced.push_back(set.introduced);
-    averaged.push_back(!set.base);
-    sets.push_back({{"name", set.name}, {"genes", set.size}, {"introduced", set.introduced}, {"in_forgetting_average", !set.base}});
-  }
-  for (const auto& st : s.plan.stages) stage_names.push_back(st.name);
-  for (const auto& t : s.tasks) task_names.push_back(t.name);
+  nlohmann::json sets = nlohmann::json::array(), stage_json = nlohmann::json::array(), tasks = nlohmann::json::array();
+  for (const auto& set : s.sets) sets.push_back({{"name", set.name}, {"genes", set.size}, {"introduced", set.introduced}});
+  for (int k = 0; k < s.plan.n_stages(); ++k)
+    stage_json.push_back({{"name", s.plan.stages[k].name}, {"genes", s.plan.stages[k].genes.size()}, {"cells", s.stage_cells[k].n_cells()}});
+  for (const auto& t : s.tasks) tasks.push_back({{"name", t.name}, {"stage", t.stage}});
 
   nlohmann::json runs = nlohmann::json::array(), scratch_json = nlohmann::json::object();
-  std::map<std::string, std::vector<nlohmann::json>> by_strategy;
   for (int si = 0; si < o.seeds; ++si) {
     const uint64_t seed = o.seed + static_cast<uint64_t>(si);
-    std::vector<double> scratch;
-    if (o.forward_transfer) scratch = scratch_reference(s, o, seed);
-    scratch_json[std::to_string(seed)] = numbers_json(scratch);
+    scratch_json[std::to_string(seed)] = numbers_json(o.forward_transfer ? scratch_reference(s, o, seed) : std::vector<double>{});
     for (const auto& strategy : o.strategies) {
       RunResult r = run_strategy(s, o, strategy, seed);
-      nlohmann::json run = {{"strategy", strategy}, {"seed", seed}, {"mse", matrix_json(r.mse)}, {"probe_accuracy", matrix_json(r.probe_accuracy)},
-                            {"probe_balanced_accuracy", matrix_json(r.probe_balanced)}, {"seconds", r.seconds}};
-      if (strategy == "joint") {
-        run["final_mse"] = numbers_json(r.mse.back());
-        double total = 0;
-        for (double v : r.mse.back()) total += v;
-        run["mean_final_mse"] = total / static_cast<double>(r.mse.back().size());
-      } else {
-        gil::ForgettingSummary f = gil::summarise(r.mse, introduced, scratch, averaged);
-        run["forgetting"] = numbers_json(f.forgetting);
-        run["average_forgetting"] = f.average_forgetting;
-        run["backward_transfer"] = f.backward_transfer;
-        run["forward_transfer"] = numbers_json(f.forward_transfer);
-        run["average_forward_transfer"] = std::isfinite(f.average_forward_transfer) ? nlohmann::json(f.average_forward_transfer) : nlohmann::json(nullptr);
-        run["final_mse"] = numbers_json(f.final_mse);
-        run["mean_final_mse"] = f.mean_final_mse;
-        run["forgetting_by_stage"] = numbers_json(f.forgetting_by_stage);
-        std::vector<double> change;
-        for (size_t t = 0; t < s.tasks.size(); ++t) change.push_back(r.probe_accuracy.back()[t] - r.probe_accuracy[s.tasks[t].stage][t]);
-        run["probe_change"] = numbers_json(change);
-      }
-      spdlog::info("[{} seed {}] mean final MSE {:.4f}{} ({:.0f} s)", strategy, seed, number(run["mean_final_mse"]),
-                   run.contains("average_forgetting") ? fmt::format(", average forgetting {:.4f}", number(run["average_forgetting"])) : "", r.seconds);
-      runs.push_back(run);
-      by_strategy[strategy].push_back(run);
+      runs.push_back({{"strategy", strategy}, {"seed", seed}, {"mse", matrix_json(r.mse)}, {"probe_accuracy", matrix_json(r.probe_accuracy)},
+                      {"probe_balanced_accuracy", matrix_json(r.probe_balanced)}, {"seconds", r.seconds}});
+      spdlog::info("[{} seed {}] done in {:.0f} s; MSE after the last stage: {}", strategy, seed, r.seconds,
+                   join_limited([&] {
+                     std::vector<std::string> v;
+                     for (double x : r.mse.back()) v.push_back(fmt::format("{:.4f}", x));
+                     return v;
+                   }()));
     }
+  }
+  nlohmann::json settings = {{"seeds", o.seeds}, {"seed", o.seed}, {"strategies", o.strategies}, {"model", o.model.to_json()},
+                             {"epochs_per_stage", o.train.epochs}, {"batch_size", o.train.batch_size}, {"learning_rate", o.train.learning_rate},
+                             {"init", o.init}, {"replay_size", o.replay_size}, {"replay_selection", o.replay_selection},
+                             {"distill_lambda", o.distill_lambda}, {"distill_queries", o.distill_queries}, {"ewc_lambda", o.ewc_lambda},
+                             {"fisher_cells", o.fisher_cells}, {"eval_cells", o.eval_cells}, {"eval_mask_fraction", o.eval_mask_fraction},
+                             {"mask_fraction", o.masking.mask_fraction}, {"max_tokens", o.masking.max_tokens}};
+  nlohmann::json results = {{"plan", {{"spec", s.plan.spec}, {"files", paths}, {"base_genes", s.plan.base_genes.size()}, {"stages", stage_json}}},
+                            {"settings", settings},
+                            {"gene_sets", sets},
+                            {"tasks", tasks},
+                            {"scratch_mse", scratch_json},
+                            {"runs", runs}};
+  return gil_report(results, o.out);
+}
+
+nlohmann::json gil_report(nlohmann::json results, const std::string& dir) {
+  std::vector<int> introduced;
+  std::vector<int> task_stage;
+  std::vector<std::string> stages;
+  try {
+    for (const auto& set : results.at("gene_sets")) introduced.push_back(set.at("introduced").get<int>());
+    for (const auto& t : results.at("tasks")) task_stage.push_back(t.at("stage").get<int>());
+    for (const auto& st : results.at("plan").at("stages")) stages.push_back(st.at("name").get<std::string>());
+    results.at("runs");
+    results.at("settings").at("strategies");
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not gil results ({})", dir, e.what());
+  }
+  // Per run: the metrics of gil/metrics.hpp from its MSE matrix and its seed's scratch reference.
+  std::map<std::string, std::vector<nlohmann::json>> by_strategy;
+  for (auto& run : results["runs"]) {
+    const std::string strategy = run["strategy"].get<std::string>();
+    Matrix mse, probe_accuracy;
+    for (const auto& row : run["mse"]) {
+      mse.emplace_back();
+      for (const auto& v : row) mse.back().push_back(number(v));
+    }
+    for (const auto& row : run["probe_accuracy"]) {
+      probe_accuracy.emplace_back();
+      for (const auto& v : row) probe_accuracy.back().push_back(number(v));
+    }
+    std::vector<double> scratch;
+    std::string seed_key = std::to_string(run["seed"].get<uint64_t>());
+    if (results["scratch_mse"].contains(seed_key))
+      for (const auto& v : results["scratch_mse"][seed_key]) scratch.push_back(number(v));
+    if (strategy == "joint") {  // one row: the model after all stages at once
+      run["final_mse"] = numbers_json(mse.back());
+      double total = 0;
+      for (double v : mse.back()) total += v;
+      run["mean_final_mse"] = total / static_cast<double>(mse.back().size());
+    } else {
+      gil::ForgettingSummary f = gil::summarise(mse, introduced, scratch);
+      run["forgetting"] = numbers_json(f.forgetting);
+      run["average_forgetting"] = f.average_forgetting;
+      run["backward_transfer"] = f.backward_transfer;
+      run["forward_transfer"] = numbers_json(f.forward_transfer);
+      run["average_forward_transfer"] = std::isfinite(f.average_forward_transfer) ? nlohmann::json(f.average_forward_transfer) : nlohmann::json(nullptr);
+      run["final_mse"] = numbers_json(f.final_mse);
+      run["mean_final_mse"] = f.mean_final_mse;
+      run["forgetting_by_stage"] = numbers_json(f.forgetting_by_stage);
+      std::vector<double> change;
+      for (size_t t = 0; t < task_stage.size(); ++t) change.push_back(probe_accuracy.back()[t] - probe_accuracy[task_stage[t]][t]);
+      run["probe_change"] = numbers_json(change);
+    }
+    by_strategy[strategy].push_back(run);
   }
 
   // Per strategy over seeds: means and 95% intervals.
@@ -728,7 +765,7 @@ nlohmann::json gil_run(const GilOptions& o) {
     return v;
   };
   auto mean_matrix = [&](const std::vector<nlohmann::json>& rs, const std::string& key) {
-    Matrix m = Matrix(rs[0][key].size(), std::vector<double>(rs[0][key][0].size(), NAN));
+    Matrix m = Matrix(rs[0][key].size(), std::vector<double>(rs[0][key].empty() ? 0 : rs[0][key][0].size(), NAN));
     for (size_t i = 0; i < m.size(); ++i)
       for (size_t j = 0; j < m[i].size(); ++j) {
         std::vector<double> v;
@@ -737,8 +774,11 @@ nlohmann::json gil_run(const GilOptions& o) {
       }
     return m;
   };
+  std::vector<std::string> strategies;
+  for (const auto& name : results["settings"]["strategies"])
+    if (by_strategy.count(name.get<std::string>())) strategies.push_back(name.get<std::string>());
   nlohmann::json summary = nlohmann::json::object();
-  for (const auto& strategy : o.strategies) {
+  for (const auto& strategy : strategies) {
     const auto& rs = by_strategy[strategy];
     nlohmann::json sj = {{"mse", matrix_json(mean_matrix(rs, "mse"))},
                          {"probe_accuracy", matrix_json(mean_matrix(rs, "probe_accuracy"))},
@@ -746,7 +786,7 @@ nlohmann::json gil_run(const GilOptions& o) {
                          {"seconds", gil::mean_ci(over_seeds(rs, "seconds")).mean}};
     for (const char* key : {"average_forgetting", "backward_transfer", "average_forward_transfer"}) sj[key] = ci_json(over_seeds(rs, key));
     nlohmann::json per_set = nlohmann::json::array(), final_set = nlohmann::json::array(), change = nlohmann::json::array();
-    for (size_t j = 0; j < s.sets.size(); ++j) {
+    for (size_t j = 0; j < introduced.size(); ++j) {
       std::vector<double> f, fin;
       for (const auto& r : rs) {
         f.push_back(r.contains("forgetting") ? number(r["forgetting"][j]) : NAN);
@@ -755,7 +795,7 @@ nlohmann::json gil_run(const GilOptions& o) {
       per_set.push_back(ci_json(f));
       final_set.push_back(ci_json(fin));
     }
-    for (size_t t = 0; t < s.tasks.size(); ++t) {
+    for (size_t t = 0; t < task_stage.size(); ++t) {
       std::vector<double> c;
       for (const auto& r : rs) c.push_back(r.contains("probe_change") ? number(r["probe_change"][t]) : NAN);
       change.push_back(ci_json(c));
@@ -763,7 +803,7 @@ nlohmann::json gil_run(const GilOptions& o) {
     sj["forgetting"] = per_set;
     sj["final_mse"] = final_set;
     sj["probe_change"] = change;
-    std::vector<double> by_stage(s.plan.stages.size(), NAN);
+    std::vector<double> by_stage(stages.size(), NAN);
     if (strategy != "joint")
       for (size_t i = 0; i < by_stage.size(); ++i) {
         std::vector<double> v;
@@ -779,30 +819,21 @@ nlohmann::json gil_run(const GilOptions& o) {
       if (name != "joint" && base > 0) sj["forgetting_reduction_vs_finetune"] = 1.0 - number(sj["average_forgetting"]["mean"]) / base;
   }
 
-  nlohmann::json plan_json = {{"spec", s.plan.spec}, {"files", paths}, {"base_genes", s.plan.base_genes.size()}};
-  nlohmann::json stage_json = nlohmann::json::array();
-  for (int k = 0; k < s.plan.n_stages(); ++k)
-    stage_json.push_back({{"name", s.plan.stages[k].name}, {"genes", s.plan.stages[k].genes.size()}, {"cells", s.stage_cells[k].n_cells()}});
-  plan_json["stages"] = stage_json;
-  nlohmann::json settings = {{"seeds", o.seeds}, {"seed", o.seed}, {"strategies", o.strategies}, {"model", o.model.to_json()},
-                             {"epochs_per_stage", o.train.epochs}, {"batch_size", o.train.batch_size}, {"learning_rate", o.train.learning_rate},
-                             {"init", o.init}, {"replay_size", o.replay_size}, {"replay_selection", o.replay_selection},
-                             {"distill_lambda", o.distill_lambda}, {"distill_queries", o.distill_queries}, {"ewc_lambda", o.ewc_lambda},
-                             {"fisher_cells", o.fisher_cells}, {"eval_cells", o.eval_cells}, {"eval_mask_fraction", o.eval_mask_fraction},
-                             {"mask_fraction", o.masking.mask_fraction}, {"max_tokens", o.masking.max_tokens}};
-  nlohmann::json results = {{"plan", plan_json},       {"settings", settings}, {"stages", stage_names}, {"gene_sets", sets},
-                            {"tasks", task_names},     {"scratch_mse", scratch_json}, {"runs", runs}, {"summary", summary}};
-  write_json_file(o.out + "/results.json", results);
-  write_file_atomic(o.out + "/results.md", results_markdown(results));
+  results["summary"] = summary;
+  results["runs"] = nlohmann::json::array();
+  for (const auto& strategy : strategies)
+    for (const auto& r : by_strategy[strategy]) results["runs"].push_back(r);
+  write_json_file(dir + "/results.json", results);
+  write_file_atomic(dir + "/results.md", results_markdown(results));
   std::vector<report::Series> series;
-  for (const auto& strategy : o.strategies) {
+  for (const auto& strategy : strategies) {
     if (strategy == "joint") continue;
     report::Series line{strategy, {}, {}};
-    for (size_t i = 0; i < s.plan.stages.size(); ++i) line.x.push_back(static_cast<double>(i)), line.y.push_back(number(summary[strategy]["forgetting_by_stage"][i]));
+    for (size_t i = 0; i < stages.size(); ++i) line.x.push_back(static_cast<double>(i)), line.y.push_back(number(summary[strategy]["forgetting_by_stage"][i]));
     series.push_back(line);
   }
-  write_file_atomic(o.out + "/forgetting.svg", report::line_chart_svg("Forgetting across stages", "after stage",
-                                                                       "MSE increase on earlier gene sets", series));
+  write_file_atomic(dir + "/forgetting.svg", report::line_chart_svg("Forgetting across stages", "after stage",
+                                                                    "MSE increase on earlier gene sets", series));
   return results;
 }
 

@@ -55,6 +55,11 @@ struct GilOptions {
 // and returns the results.
 nlohmann::json gil_run(const GilOptions& options);
 
+// `marrow gil report DIR`: derives every metric (forgetting, transfer, probe changes, means and
+// intervals over seeds) from the raw MSE and probe matrices of a results.json and rewrites
+// results.json, results.md and forgetting.svg in `dir` (gil_run ends with it).
+nlohmann::json gil_report(nlohmann::json results, const std::string& dir);
+
 // `marrow gil plan`: builds a plan from the data and writes it (JSON).
 gil::StagePlan gil_plan(const std::vector<DataSpec>& data, const gil::PlanOptions& options, const std::string& out);
 
