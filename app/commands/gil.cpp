@@ -8,6 +8,7 @@
 #include "marrow/core/error.hpp"
 #include "marrow/core/json_util.hpp"
 #include "marrow/core/strings.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/workflow/gil.hpp"
 
 namespace marrow::cli {
@@ -114,6 +115,9 @@ void add_gil_command(CLI::App& app) {
   cmd->add_option("--batch-size", o->train.batch_size, "Cells per batch")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--lr", o->train.learning_rate, "Peak learning rate per stage (AdamW, warm-up then cosine decay)")->capture_default_str();
   cmd->add_option("--weight-decay", o->train.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd->add_option("--device", o->train.device, "Train on cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_flag("--bf16", o->train.bf16, "bfloat16 autocast of the forward pass on CUDA");
+  cmd->parse_complete_callback([o] { runtime::check_training_device(o->train.device, o->train.bf16); });
   cmd->add_option("--dim", o->model.dim, "Width of gene tokens, queries and latents")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--latents", o->model.latents, "Rows of the latent array")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--heads", o->model.heads, "Attention heads")->capture_default_str()->check(CLI::PositiveNumber);

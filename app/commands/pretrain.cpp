@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 
 namespace marrow::cli {
@@ -18,6 +19,10 @@ void add_training_options(CLI::App& command, train::TrainOptions& train) {
   command.add_option("--checkpoint", train.checkpoint, "Checkpoint file (default: OUT.ckpt), written after every epoch");
   command.add_flag("--resume", train.resume, "Continue from the checkpoint of an interrupted run");
   command.add_option("--stop-after", train.stop_after, "Stop after N epochs of this run, keeping the checkpoint (for --resume)");
+  command.add_option("--device", train.device, "Train on cpu, cuda or cuda:N")->capture_default_str();
+  command.add_flag("--bf16", train.bf16, "bfloat16 autocast of the forward pass on CUDA (weights and optimizer stay float32)");
+  // Checked as soon as the command line is read, before any data is loaded.
+  command.parse_complete_callback([&train] { runtime::check_training_device(train.device, train.bf16); });
 }
 
 void add_pretrain_command(CLI::App& app) {
@@ -73,6 +78,8 @@ void add_embed_command(CLI::App& app) {
   add_data_options(*cmd, o->data);
   cmd->add_option("--key", o->key, "obsm key of the embedding")->capture_default_str();
   cmd->add_flag("--case-insensitive", o->case_insensitive, "Match gene names ignoring case");
+  cmd->add_option("--device", o->device, "Embed on cpu, cuda or cuda:N")->capture_default_str();
+  cmd->parse_complete_callback([o] { runtime::check_device(o->device); });
   cmd->add_option("--out,-o", o->out, "Output .h5ad")->required();
   cmd->callback([o] {
     int64_t n = workflow::embed(*o);

@@ -126,5 +126,23 @@ TEST_F(Distributed, ARankThatDiesOrNeverComesEndsTheOthersWithAClearError) {
   EXPECT_NE(bad.output.find("--rank 2 is outside"), std::string::npos) << bad.output;
 }
 
+TEST_F(Distributed, DeviceChoiceIsCheckedBeforeAnyWork) {
+  const std::string data = " --data " + dir / "sim.h5ad";
+  auto bad = test::run_marrow("pretrain ae" + data + " --device tpu --out " + dir / "x.marrow");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("--device must be cpu, cuda or cuda:N"), std::string::npos) << bad.output;
+  auto bf16 = test::run_marrow("pretrain exceiver" + data + " --bf16 --out " + dir / "x.marrow");
+  EXPECT_EQ(bf16.exit_code, 2);
+  EXPECT_NE(bf16.output.find("--bf16 needs --device cuda"), std::string::npos) << bf16.output;
+  if (torch::cuda::is_available()) GTEST_SKIP() << "CUDA is available here: the no-CUDA error path is not reachable";
+  for (const std::string command : {"pretrain ae", "pretrain exceiver", "gil run"}) {
+    auto r = test::run_marrow(command + data + " --device cuda --out " + dir / "x.out");
+    EXPECT_EQ(r.exit_code, 2) << command;
+    EXPECT_NE(r.output.find("has no CUDA support"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("cells x"), std::string::npos) << command << ": loaded data before refusing";
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.marrow"));
+}
+
 }  // namespace
 }  // namespace marrow

@@ -100,14 +100,21 @@ torch::Tensor AutoencoderImpl::first_layer(const CellBatch& batch) {
   return torch::addmm(input_bias, x, input_weight);
 }
 
-torch::Tensor AutoencoderImpl::encode(const CellBatch& batch) {
+CellBatch CellBatch::to(const torch::Device& device) const {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return {move(input), {move(sparse.indices), move(sparse.offsets), move(sparse.values)}, move(counts), move(library)};
+}
+
+torch::Tensor AutoencoderImpl::encode(const CellBatch& on_host) {
+  const CellBatch batch = on_host.to(input_weight.device());
   torch::Tensor x = first_layer(batch);
   return options_.hidden.empty() ? x : encoder_rest->forward(x);
 }
 
 torch::Tensor AutoencoderImpl::decode(const torch::Tensor& latent) { return decoder->forward(latent); }
 
-torch::Tensor AutoencoderImpl::loss(const CellBatch& batch) {
+torch::Tensor AutoencoderImpl::loss(const CellBatch& on_host) {
+  const CellBatch batch = on_host.to(input_weight.device());
   torch::Tensor output = decode(encode(batch));
   if (options_.loss == ReconstructionLoss::Mse) return torch::mse_loss(output, batch.input);
   // scVI-style: rate = library x softmax(logits).

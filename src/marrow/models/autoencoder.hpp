@@ -27,6 +27,7 @@ struct CellBatch {
   SparseInput sparse;     // when set, the first layer reads this instead of `input`
   torch::Tensor counts;   // [B, G] raw counts (count losses only)
   torch::Tensor library;  // [B] library sizes (count losses only)
+  CellBatch to(const torch::Device& device) const;  // the same batch on a device (a no-op where it is)
 };
 
 class AutoencoderImpl : public torch::nn::Module {

@@ -85,6 +85,11 @@ void ExceiverImpl::grow_vocabulary(const torch::Tensor& rows, const torch::Tenso
   gene_embedding->options.num_embeddings(options_.n_genes);
 }
 
+TokenBatch TokenBatch::to(const torch::Device& device) const {
+  auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
+  return {move(genes), move(values), move(masked), move(padding), move(query_genes), move(query_padding), move(targets), move(library)};
+}
+
 torch::Tensor ExceiverImpl::tokens(const TokenBatch& b) {
   torch::Tensor embedded = gene_embedding(b.genes);  // [B, T, D]
   torch::Tensor values = b.values.unsqueeze(-1);
@@ -93,7 +98,8 @@ torch::Tensor ExceiverImpl::tokens(const TokenBatch& b) {
   return torch::where(b.masked.unsqueeze(-1), mask_embedding.expand_as(t), t);
 }
 
-torch::Tensor ExceiverImpl::encode(const TokenBatch& b) {
+torch::Tensor ExceiverImpl::encode(const TokenBatch& on_host) {
+  const TokenBatch b = on_host.to(latent_array.device());
   const int64_t batch = b.genes.size(0);
   torch::Tensor latents = latent_array.unsqueeze(0).expand({batch, options_.latents, options_.dim});
   latents = encoder(latents, tokens(b), b.padding);
@@ -104,7 +110,7 @@ torch::Tensor ExceiverImpl::encode(const TokenBatch& b) {
 torch::Tensor ExceiverImpl::cell_embedding(const torch::Tensor& latents) { return latents.mean(1); }
 
 torch::Tensor ExceiverImpl::decode(const torch::Tensor& latents, const torch::Tensor& query_genes) {
-  torch::Tensor queries = gene_embedding(query_genes);
+  torch::Tensor queries = gene_embedding(query_genes.to(latents.device()));
   torch::Tensor decoded = decoder(queries, latents, torch::Tensor());
   return output(output_norm(decoded)).squeeze(-1);
 }
@@ -114,7 +120,8 @@ torch::Tensor ExceiverImpl::class_representation(const torch::Tensor& latents) {
   return output_norm(class_decoder(query, latents, torch::Tensor())).squeeze(1);
 }
 
-torch::Tensor ExceiverImpl::query_loss(const torch::Tensor& predictions, const TokenBatch& b) {
+torch::Tensor ExceiverImpl::query_loss(const torch::Tensor& predictions, const TokenBatch& on_host) {
+  const TokenBatch b = on_host.to(predictions.device());
   torch::Tensor real = (~b.query_padding).to(predictions.dtype());
   if (options_.loss == ReconstructionLoss::Mse) return (predictions - b.targets).pow(2) * real;
   torch::Tensor log_rate = predictions + torch::log(b.library.clamp_min(1.0)).unsqueeze(1);

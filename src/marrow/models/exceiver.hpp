@@ -30,6 +30,7 @@ struct TokenBatch {
   torch::Tensor query_padding;  // [B, Q] bool: true where there is no query
   torch::Tensor targets;        // [B, Q] float: log-normalised value (mse) or raw count (poisson / nb)
   torch::Tensor library;        // [B] float library sizes (count losses)
+  TokenBatch to(const torch::Device& device) const;  // the same batch on a device (a no-op where it is)
 };
 
 // Pre-norm cross-attention block: queries attend to a key/value set, then a feed-forward layer.

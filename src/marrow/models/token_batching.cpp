@@ -159,7 +159,7 @@ torch::Tensor over_whole_cells(const preprocess::TokenCells& cells, const Maskin
   for (int64_t start = 0; start < cells.n_cells(); start += batch_size) {
     std::vector<CellExample> examples;
     for (int64_t r = start; r < std::min(cells.n_cells(), start + batch_size); ++r) examples.push_back(make_example(cells, r, whole, rng));
-    parts.push_back(read(to_batch(examples, false)));
+    parts.push_back(read(to_batch(examples, false)).cpu());
   }
   return torch::cat(parts).contiguous();
 }

@@ -11,6 +11,13 @@ int torch_threads();
 std::string torch_version();
 bool cuda_available();
 
+// Checks a --device value: cpu, cuda or cuda:N. cuda fails with a clear error where this LibTorch
+// was built without CUDA or the device does not exist. Returns the normalised name.
+std::string check_device(const std::string& name);
+// The same for training, and bfloat16 autocast only where it works: on CUDA (torch 1.13's CPU kernels
+// lack bfloat16 for the attention mask and the sparse first layer).
+std::string check_training_device(const std::string& name, bool bf16);
+
 struct MatmulResult {
   int size = 0;
   int repeats = 0;

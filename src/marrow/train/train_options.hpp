@@ -27,6 +27,8 @@ struct TrainOptions {
   std::string metrics;            // JSON lines, one per epoch ("" = none)
   int stop_after = 0;             // stop after this many epochs in this run (as if killed); 0 = no
   std::string label = "train";
+  std::string device = "cpu";     // cpu, cuda, cuda:N (runtime::check_device); the module trains there
+  bool bf16 = false;              // bfloat16 autocast of the forward pass (CPU or CUDA)
   // Data-parallel group (runtime/distributed.hpp); null = one process. Every rank computes its share
   // of each global batch of batch_size cells; gradients are averaged; rank 0 alone writes the
   // checkpoint and metrics file.

@@ -11,6 +11,9 @@
 #include "marrow/core/error.hpp"
 #include "marrow/core/random.hpp"
 #include "marrow/runtime/distributed.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
+
+#include <ATen/autocast_mode.h>
 #include "marrow/train/fused_adamw.hpp"
 #include "marrow/train/progress.hpp"
 
@@ -143,6 +146,30 @@ double evaluate_in_batches(torch::nn::Module& module, const std::vector<int64_t>
 
 namespace {
 
+// bfloat16 autocast of a forward pass on the training device, switched off again when it ends.
+class AutocastGuard {
+ public:
+  AutocastGuard(bool on, const torch::Device& device) : on_(on), cuda_(device.is_cuda()) {
+    if (!on_) return;
+    if (cuda_) {
+      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+      at::autocast::set_enabled(true);
+    } else {
+      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+      at::autocast::set_cpu_enabled(true);
+    }
+  }
+  ~AutocastGuard() {
+    if (!on_) return;
+    if (cuda_) at::autocast::set_enabled(false);
+    else at::autocast::set_cpu_enabled(false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_, cuda_;
+};
+
 // Data parallelism: rank 0's weights on every rank, then per step one all-reduce of every gradient,
 // the loss and the weight, packed into one buffer.
 class GradientAverager {
@@ -181,22 +208,24 @@ class GradientAverager {
     std::vector<torch::Tensor> parts;
     std::vector<float> tail;
     for (auto& p : params_) {
-      parts.push_back(p.grad().defined() ? p.grad().reshape(-1) : torch::zeros({p.numel()}));
+      parts.push_back(p.grad().defined() ? p.grad().reshape(-1) : torch::zeros({p.numel()}, p.options()));
       tail.push_back(p.grad().defined() ? 1.0f : 0.0f);
     }
     tail.push_back(static_cast<float>(local_loss_times_weight));
     tail.push_back(static_cast<float>(local_weight));
-    parts.push_back(torch::tensor(tail));
+    parts.push_back(torch::tensor(tail).to(params_.front().device()));
     torch::Tensor flat = torch::cat(parts);
     group_->allreduce_sum(flat);
     const int64_t n = flat.numel(), k = static_cast<int64_t>(params_.size());
-    auto fa = flat.accessor<float, 1>();
-    const double total_weight = fa[n - 1];
-    const double loss = fa[n - 2] / total_weight;
+    torch::Tensor host = flat.narrow(0, n - k - 2, k + 2).cpu();
+    auto ha = host.accessor<float, 1>();
+    auto fa = [&](int64_t i) { return ha[i - (n - k - 2)]; };
+    const double total_weight = fa(n - 1);
+    const double loss = fa(n - 2) / total_weight;
     int64_t offset = 0;
     for (int64_t i = 0; i < k; ++i) {
       auto& p = params_[i];
-      if (fa[n - 2 - k + i] > 0) {
+      if (fa(n - 2 - k + i) > 0) {
         torch::Tensor g = flat.narrow(0, offset, p.numel()).view_as(p) / total_weight;
         if (p.grad().defined()) p.mutable_grad().copy_(g);
         else p.mutable_grad() = g.clone();
@@ -231,6 +260,8 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const auto warmup = static_cast<int64_t>(o.warmup_fraction * static_cast<double>(total_steps));
 
+  const torch::Device device(runtime::check_training_device(o.device, o.bf16));
+  module.to(device);
   GradientAverager averager(module, o.distributed.get(), n_train, o.seed);
   const bool primary = averager.rank() == 0;
   if (o.distributed && o.batch_size < averager.world())
@@ -282,7 +313,11 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
       if (rows.empty()) {
         value = averager.average(0.0, 0.0);
       } else {
-        WeightedLoss loss = batch_loss(rows);
+        WeightedLoss loss;
+        {
+          AutocastGuard autocast(o.bf16, device);
+          loss = batch_loss(rows);
+        }
         double local = loss.loss.item<double>();
         if (!std::isfinite(local)) fail("{}: the loss became {} at epoch {} (learning rate {:g} too high?)", o.label, local, epoch, lr);
         if (averager.active()) {
@@ -332,6 +367,7 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
   result.stopped_early = o.patience > 0 && state.bad_epochs >= o.patience && state.epoch < o.epochs;
   if (result.stopped_early) spdlog::info("{}: stopped early after epoch {} (best epoch {})", o.label, state.epoch, state.best_epoch);
   if (result.completed) restore(module, best);
+  module.to(torch::kCPU);  // models are saved and read back on the host
   result.best_epoch = state.best_epoch;
   result.best_validation = state.best_validation;
   return result;

@@ -15,6 +15,7 @@
 #include "marrow/models/batching.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/runtime/distributed.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/exceiver.hpp"
 
@@ -151,7 +152,7 @@ int64_t embed(const EmbedOptions& options) {
   models::ModelHeader header = models::read_model_header(options.model);
   if (header.kind == "exceiver") {
     AnnData data = load_cells(options.data);
-    DenseMatrix embedding = exceiver_embed(options.model, data, options.case_insensitive);
+    DenseMatrix embedding = exceiver_embed(options.model, data, options.case_insensitive, 256, options.device);
     int64_t genes = header.meta.contains("vocabulary") ? static_cast<int64_t>(header.meta["vocabulary"].size()) : 0;
     write_embedding(options, data, std::move(embedding), header.meta, genes);
     return data.n_cells();
@@ -168,6 +169,7 @@ int64_t embed(const EmbedOptions& options) {
   models::Autoencoder model(model_options);
   models::load_model_weights(options.model, *model);
   model->eval();
+  model->to(torch::Device(runtime::check_device(options.device)));
 
   AnnData data = load_cells(options.data);
   AlignOptions align;
@@ -180,7 +182,7 @@ int64_t embed(const EmbedOptions& options) {
   for (int64_t start = 0; start < data.n_cells(); start += options.batch_size) {
     std::vector<int64_t> rows;
     for (int64_t r = start; r < std::min(data.n_cells(), start + options.batch_size); ++r) rows.push_back(r);
-    torch::Tensor z = model->encode(batches.batch(rows)).contiguous();
+    torch::Tensor z = model->encode(batches.batch(rows)).cpu().contiguous();
     std::copy(z.data_ptr<float>(), z.data_ptr<float>() + z.numel(), embedding.values.begin() + start * model_options.latent);
   }
   write_embedding(options, data, std::move(embedding), header.meta, static_cast<int64_t>(preprocessor.output_genes().size()));

@@ -47,6 +47,7 @@ struct EmbedOptions {
   std::string key = "X_marrow";
   bool case_insensitive = false;
   int64_t batch_size = 1024;
+  std::string device = "cpu";  // cpu, cuda or cuda:N
 };
 
 // Returns the number of cells embedded.

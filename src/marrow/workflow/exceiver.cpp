@@ -17,6 +17,7 @@
 #include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/preprocess/markers.hpp"
 #include "marrow/runtime/distributed.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 
@@ -187,8 +188,10 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   return summary;
 }
 
-DenseMatrix exceiver_embed(const std::string& path, const AnnData& data, bool case_insensitive, int64_t batch_size) {
+DenseMatrix exceiver_embed(const std::string& path, const AnnData& data, bool case_insensitive, int64_t batch_size,
+                           const std::string& device) {
   LoadedExceiver e = load_exceiver(path);
+  e.model->to(torch::Device(runtime::check_device(device)));
   AlignOptions align;
   align.case_insensitive = case_insensitive;
   torch::Tensor z = models::over_whole_cells(e.tokenize(data, align), e.whole_cells(), batch_size, [&](const models::TokenBatch& b) {

@@ -48,7 +48,8 @@ nlohmann::json exceiver_meta(const models::ExceiverOptions& model, const GeneVoc
                              const models::MaskingOptions& masking);
 
 // Cell embeddings (cells x dim) of every cell of `data`, and the genes of the model it matched.
-DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool case_insensitive, int64_t batch_size = 256);
+DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool case_insensitive, int64_t batch_size = 256,
+                           const std::string& device = "cpu");
 
 // `marrow genes`: the gene embedding table, as TSV (gene, then dim columns) or .h5ad (varm).
 int64_t write_gene_embeddings(const std::string& model, const std::string& out);

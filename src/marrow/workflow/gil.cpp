@@ -272,7 +272,7 @@ struct Regularisers {
 
 torch::Tensor ewc_penalty(models::Exceiver& model, const Regularisers& reg) {
   auto params = model->named_parameters();
-  torch::Tensor penalty = torch::zeros({});
+  torch::Tensor penalty = torch::zeros({}, model->parameters().front().options());
   for (size_t i = 0; i < reg.anchor.size(); ++i) {
     const auto& [name, anchor] = reg.anchor[i];
     torch::Tensor p = params[name];
