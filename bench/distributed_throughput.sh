@@ -32,7 +32,7 @@ log = open(f"{out}/rank0.log").read()
 mb = re.search(r"([0-9.]+) MB all-reduced per step", log).group(1)
 one, two = best("one"), best("two")
 print(f"{model} on van Galen progenitors, best epoch, {cores} cores")
-print(f"  1 process x {cores} threads : {one:9.1f} cells/s")
+print(f"  1 process x {cores} threads  : {one:9.1f} cells/s")
 print(f"  2 processes x 1 thread     : {two:9.1f} cells/s  ({two / one:.2f}x)")
 print(f"  all-reduced per step       : {mb} MB")
 PY
