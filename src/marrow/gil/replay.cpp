@@ -54,6 +54,20 @@ std::vector<size_t> even_quotas(const std::vector<size_t>& sizes, size_t capacit
   }
   return quota;
 }
+
+// `capacity` items shared evenly among the groups (stages or classes), each group's drawn at random.
+std::vector<ReplayItem> draw_evenly(const std::map<int, std::vector<ReplayItem>>& groups, size_t capacity, Rng& rng) {
+  std::vector<size_t> sizes;
+  for (const auto& [key, items] : groups) sizes.push_back(items.size());
+  std::vector<size_t> quota = even_quotas(sizes, capacity);
+  std::vector<ReplayItem> out;
+  size_t g = 0;
+  for (const auto& [key, items] : groups) {
+    auto kept = draw(items, quota[g++], rng);
+    out.insert(out.end(), kept.begin(), kept.end());
+  }
+  return out;
+}
 }  // namespace
 
 void ReplayBuffer::add_stage(int stage, int64_t n_cells, const std::vector<int>& labels) {
@@ -80,30 +94,14 @@ void ReplayBuffer::add_stage(int stage, int64_t n_cells, const std::vector<int>&
       std::map<int, std::vector<ReplayItem>> by_stage;
       for (const ReplayItem& item : items_) by_stage[item.stage].push_back(item);
       by_stage[stage] = offered;
-      std::vector<size_t> sizes;
-      for (const auto& [s, items] : by_stage) sizes.push_back(items.size());
-      std::vector<size_t> quota = even_quotas(sizes, capacity);
-      items_.clear();
-      size_t g = 0;
-      for (const auto& [s, items] : by_stage) {
-        auto kept = draw(items, quota[g++], rng_);
-        items_.insert(items_.end(), kept.begin(), kept.end());
-      }
+      items_ = draw_evenly(by_stage, capacity, rng_);
       break;
     }
     case ReplaySelection::ClassBalanced: {
       seen_.insert(seen_.end(), offered.begin(), offered.end());
       std::map<int, std::vector<ReplayItem>> by_class;
       for (const ReplayItem& item : seen_) by_class[item.label].push_back(item);
-      std::vector<size_t> sizes;
-      for (const auto& [c, items] : by_class) sizes.push_back(items.size());
-      std::vector<size_t> quota = even_quotas(sizes, capacity);
-      items_.clear();
-      size_t g = 0;
-      for (const auto& [c, items] : by_class) {
-        auto kept = draw(items, quota[g++], rng_);
-        items_.insert(items_.end(), kept.begin(), kept.end());
-      }
+      items_ = draw_evenly(by_class, capacity, rng_);
       break;
     }
   }

@@ -37,7 +37,7 @@ class ReplayBuffer {
   int64_t capacity_;
   ReplaySelection selection_;
   Rng rng_;
-  std::vector<ReplayItem> items_, seen_;  // seen_: every offered cell (class_balanced, random)
+  std::vector<ReplayItem> items_, seen_;  // seen_: every offered cell (class_balanced)
   int64_t stream_position_ = 0;           // reservoir
   int stages_ = 0;
 };

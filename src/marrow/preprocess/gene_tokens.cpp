@@ -98,12 +98,10 @@ TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, doubl
   t.values = normalised.remap_columns(alignment.vocabulary_index, vocabulary.size());
   t.counts = data.X.remap_columns(alignment.vocabulary_index, vocabulary.size());
   // A cell without a single expressed vocabulary gene has no tokens: nothing to encode or mask.
-  int64_t empty = 0, first_empty = -1;
-  for (int64_t r = 0; r < t.values.rows; ++r) {
-    bool any = false;
-    for (int64_t k = t.values.indptr[r]; k < t.values.indptr[r + 1] && !any; ++k) any = t.values.data[k] > 0;
-    if (!any && empty++ == 0) first_empty = r;
-  }
+  std::vector<int64_t> with_tokens = t.rows_with_tokens();
+  const int64_t empty = t.values.rows - static_cast<int64_t>(with_tokens.size());
+  int64_t first_empty = 0;
+  while (first_empty < static_cast<int64_t>(with_tokens.size()) && with_tokens[first_empty] == first_empty) ++first_empty;
   if (empty > 0)
     fail("{}: {} cell{} no expressed gene of the model's vocabulary (first: '{}'); select cells with counts "
          "(e.g. --cells \"n_genes>0\") or check the gene names",

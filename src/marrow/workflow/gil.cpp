@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <unordered_map>
 
@@ -198,11 +199,16 @@ Setup build_setup(const GilOptions& o, const std::vector<AnnData>& files, gil::S
   return s;
 }
 
-models::Exceiver new_model(const GilOptions& o, int64_t n_genes, uint64_t seed) {
+// A fresh model over the first n_genes of the vocabulary, its gene-mean baselines from `cells`.
+models::Exceiver new_model(const GilOptions& o, int64_t n_genes, uint64_t seed, const preprocess::TokenCells& cells) {
   models::ExceiverOptions options = o.model;
   options.n_genes = n_genes;
   torch::manual_seed(seed);
-  return models::Exceiver(options);
+  models::Exceiver model(options);
+  auto [mean, expressed] = models::gene_value_means(cells, cells.values.cols);
+  model->gene_mean.copy_(mean.narrow(0, 0, n_genes));
+  model->gene_mean_expressed.copy_(expressed.narrow(0, 0, n_genes));
+  return model;
 }
 
 // A frozen copy (the distillation teacher).
@@ -385,15 +391,14 @@ double masked_mse(models::Exceiver& model, const std::vector<models::CellExample
   return sum / std::max(n, 1.0);
 }
 
-eval::ProbeResult probe(models::Exceiver& model, const Task& task, int64_t known) {
+eval::ProbeResult probe(models::Exceiver& model, const Task& task, int64_t known, const GilOptions& o) {
   model->eval();
   std::vector<uint8_t> keep = flags(task.train.values.cols, known);
   auto embed = [&](const preprocess::TokenCells& cells, const std::vector<int>& y, std::vector<int>& y_kept) {
     std::vector<int64_t> rows;
     preprocess::TokenCells view = restricted(cells, keep, &rows);
     for (int64_t r : rows) y_kept.push_back(y[r]);
-    models::MaskingOptions whole;
-    whole.max_tokens = 1024;
+    models::MaskingOptions whole = o.masking;  // the run's token cap; nothing masked or queried
     whole.mask_fraction = 0;
     whole.unexpressed_ratio = 0;
     return models::over_whole_cells(view, whole, 256, [&](const models::TokenBatch& b) { return models::ExceiverImpl::cell_embedding(model->encode(b)); });
@@ -440,7 +445,7 @@ void score_stage(Setup& s, const GilOptions& o, models::Exceiver& model, int sta
   for (size_t j = 0; j < s.sets.size(); ++j)
     if (s.sets[j].introduced <= stage) r.mse[stage][j] = masked_mse(model, s.eval_examples[j], o);
   for (size_t t = 0; t < s.tasks.size(); ++t) {
-    eval::ProbeResult p = probe(model, s.tasks[t], model->options().n_genes);
+    eval::ProbeResult p = probe(model, s.tasks[t], model->options().n_genes, o);
     r.probe_accuracy[stage][t] = p.accuracy;
     r.probe_balanced[stage][t] = p.balanced_accuracy;
   }
@@ -459,10 +464,7 @@ RunResult run_strategy(Setup& s, const GilOptions& o, const std::string& strateg
     // Every stage's cells with their own genes, the whole vocabulary from the start, as many epochs.
     preprocess::TokenCells all;
     for (const auto& c : s.stage_cells) all.append(c);
-    models::Exceiver model = new_model(o, n_vocab, seed);
-    auto [mean, expressed] = models::gene_value_means(all, n_vocab);
-    model->gene_mean.copy_(mean);
-    model->gene_mean_expressed.copy_(expressed);
+    models::Exceiver model = new_model(o, n_vocab, seed, all);
     spdlog::info("[joint seed {}] all {} stages at once: {} cells, {} genes", seed, n_stages, all.n_cells(), n_vocab);
     train_stage(model, all, Regularisers{}, o, seed * 1000 + 99, fmt::format("joint s{}", seed));
     score_stage(s, o, model, n_stages - 1, r);
@@ -474,12 +476,7 @@ RunResult run_strategy(Setup& s, const GilOptions& o, const std::string& strateg
   const bool replay = strategy == "replay" || strategy == "replay_distill";
   const bool distill = strategy == "distill" || strategy == "replay_distill";
   const bool ewc = strategy == "ewc";
-  models::Exceiver model = new_model(o, s.prefix[0], seed);
-  {
-    auto [mean, expressed] = models::gene_value_means(s.stage_cells[0], n_vocab);
-    model->gene_mean.copy_(mean.narrow(0, 0, s.prefix[0]));
-    model->gene_mean_expressed.copy_(expressed.narrow(0, 0, s.prefix[0]));
-  }
+  models::Exceiver model = new_model(o, s.prefix[0], seed, s.stage_cells[0]);
   gil::ReplayBuffer buffer(o.replay_size, gil::parse_replay_selection(o.replay_selection), seed + 5);
   Regularisers reg;
   reg.distill_lambda = o.distill_lambda;
@@ -526,10 +523,7 @@ std::vector<double> scratch_reference(Setup& s, const GilOptions& o, uint64_t se
   for (size_t j = 0; j < s.sets.size(); ++j) {
     int k = s.sets[j].introduced;
     if (k == 0) continue;
-    models::Exceiver model = new_model(o, s.prefix[k], seed + 7919);
-    auto [mean, expressed] = models::gene_value_means(s.stage_cells[k], s.vocabulary.size());
-    model->gene_mean.copy_(mean.narrow(0, 0, s.prefix[k]));
-    model->gene_mean_expressed.copy_(expressed.narrow(0, 0, s.prefix[k]));
+    models::Exceiver model = new_model(o, s.prefix[k], seed + 7919, s.stage_cells[k]);
     spdlog::info("[scratch seed {}] stage {} '{}' alone (forward-transfer reference)", seed, k, s.plan.stages[k].name);
     train_stage(model, s.stage_cells[k], Regularisers{}, o, seed * 1000 + 700 + k, fmt::format("scratch s{} stage {}", seed, k));
     scratch[j] = masked_mse(model, s.eval_examples[j], o);
@@ -567,36 +561,13 @@ std::string results_markdown(const nlohmann::json& results) {
                       name == "joint" ? "—" : fmt_ci(ci("backward_transfer"), 4), fmt_ci(ci("average_forward_transfer"), 4),
                       fmt_ci(ci("mean_final_mse"), 4), number(s["seconds"]));
   }
-  md += "\n## MSE on each gene set after each stage (mean over seeds)\n\n| method | after stage |";
-  for (const auto& set : sets) md += fmt::format(" {} |", set["name"].get<std::string>());
-  md += "\n|---|---|";
-  for (size_t j = 0; j < sets.size(); ++j) md += "---|";
-  md += "\n";
-  for (const auto& name_json : strategies) {
-    const std::string name = name_json.get<std::string>();
-    const auto& s = results["summary"][name];
-    for (size_t i = 0; i < stages.size(); ++i) {
-      bool any = false;
-      std::string row = fmt::format("| {} | {} |", name, stages[i]["name"].get<std::string>());
-      for (size_t j = 0; j < sets.size(); ++j) {
-        double v = number(s["mse"][i][j]);
-        any |= std::isfinite(v);
-        row += fmt::format(" {} |", fmt_number(v, 4));
-      }
-      if (any) md += row + "\n";
-    }
-    if (name != "joint") {
-      md += fmt::format("| {} | forgetting |", name);
-      for (size_t j = 0; j < sets.size(); ++j)
-        md += fmt::format(" {} |", fmt_ci({number(s["forgetting"][j]["mean"]), number(s["forgetting"][j]["ci95"]), s["forgetting"][j]["n"].get<int>()}, 4));
-      md += "\n";
-    }
-  }
-  if (!tasks.empty()) {
-    md += "\n## Linear probe accuracy on frozen cell embeddings (held-out cells, mean over seeds)\n\n| method | after stage |";
-    for (const auto& t : tasks) md += fmt::format(" {} |", t["name"].get<std::string>());
+  // A table of one summary matrix (stage x column) per strategy, with a closing row per strategy.
+  auto stage_table = [&](const std::string& title, const nlohmann::json& columns, const char* key, int digits, const std::string& closing,
+                         const std::function<std::string(const nlohmann::json&, size_t)>& closing_cell) {
+    md += "\n## " + title + "\n\n| method | after stage |";
+    for (const auto& c : columns) md += fmt::format(" {} |", c["name"].get<std::string>());
     md += "\n|---|---|";
-    for (size_t t = 0; t < tasks.size(); ++t) md += "---|";
+    for (size_t j = 0; j < columns.size(); ++j) md += "---|";
     md += "\n";
     for (const auto& name_json : strategies) {
       const std::string name = name_json.get<std::string>();
@@ -604,20 +575,25 @@ std::string results_markdown(const nlohmann::json& results) {
       for (size_t i = 0; i < stages.size(); ++i) {
         bool any = false;
         std::string row = fmt::format("| {} | {} |", name, stages[i]["name"].get<std::string>());
-        for (size_t t = 0; t < tasks.size(); ++t) {
-          double v = number(s["probe_accuracy"][i][t]);
+        for (size_t j = 0; j < columns.size(); ++j) {
+          double v = number(s[key][i][j]);
           any |= std::isfinite(v);
-          row += fmt::format(" {} |", fmt_number(v));
+          row += fmt::format(" {} |", fmt_number(v, digits));
         }
         if (any) md += row + "\n";
       }
-      if (name != "joint") {
-        md += fmt::format("| {} | change since its stage |", name);
-        for (size_t t = 0; t < tasks.size(); ++t) md += fmt::format(" {} |", fmt_number(number(s["probe_change"][t]["mean"])));
-        md += "\n";
-      }
+      if (name == "joint") continue;  // one stage: nothing to compare across stages
+      md += fmt::format("| {} | {} |", name, closing);
+      for (size_t j = 0; j < columns.size(); ++j) md += fmt::format(" {} |", closing_cell(s, j));
+      md += "\n";
     }
-  }
+  };
+  auto ci_cell = [](const nlohmann::json& c) { return fmt_ci({number(c["mean"]), number(c["ci95"]), c["n"].get<int>()}, 4); };
+  stage_table("MSE on each gene set after each stage (mean over seeds)", sets, "mse", 4, "forgetting",
+              [&](const nlohmann::json& s, size_t j) { return ci_cell(s["forgetting"][j]); });
+  if (!tasks.empty())
+    stage_table("Linear probe accuracy on frozen cell embeddings (held-out cells, mean over seeds)", tasks, "probe_accuracy", 3,
+                "change since its stage", [&](const nlohmann::json& s, size_t t) { return fmt_number(number(s["probe_change"][t]["mean"])); });
   md += "\n![Forgetting across stages](forgetting.svg)\n";
   return md;
 }
