@@ -360,6 +360,7 @@ H5adRowReader::H5adRowReader(std::string path, std::string matrix) : path_(std::
   MatrixLayout layout = matrix_layout(file, matrix_);
   n_cells_ = layout.rows;
   n_genes_ = layout.cols;
+  format_ = layout.format;
 }
 
 CsrMatrix H5adRowReader::read_rows(int64_t begin, int64_t end) const {

@@ -49,10 +49,12 @@ class H5adRowReader {
   explicit H5adRowReader(std::string path, std::string matrix = "X");
   int64_t n_cells() const { return n_cells_; }
   int64_t n_genes() const { return n_genes_; }
+  // "csr", "csc" or "dense": a CSC matrix has to be read whole to get any row.
+  const std::string& format() const { return format_; }
   CsrMatrix read_rows(int64_t begin, int64_t end) const;
 
  private:
-  std::string path_, matrix_;
+  std::string path_, matrix_, format_;
   int64_t n_cells_ = 0, n_genes_ = 0;
 };
 

@@ -26,46 +26,70 @@ const char* hvg_flavor_name(HvgFlavor flavor) {
   return "?";
 }
 
-HvgScores seurat_v3_scores(const CsrMatrix& counts, double span) {
-  HvgScores s;
-  gene_mean_var(counts, s.means, s.variances);
-  const double n = static_cast<double>(counts.rows);
+SeuratV3Clipping::SeuratV3Clipping(std::vector<double> m, std::vector<double> v, double n, double span)
+    : means(std::move(m)), variances(std::move(v)), cells(n) {
   std::vector<double> x, y;
-  std::vector<int64_t> varying;
-  for (int64_t g = 0; g < counts.cols; ++g) {
-    if (s.variances[g] > 0) {
+  std::vector<size_t> varying;
+  for (size_t g = 0; g < means.size(); ++g) {
+    if (variances[g] > 0) {
       varying.push_back(g);
-      x.push_back(std::log10(s.means[g]));
-      y.push_back(std::log10(s.variances[g]));
+      x.push_back(std::log10(means[g]));
+      y.push_back(std::log10(variances[g]));
     }
   }
   std::vector<double> fitted = loess_fit(x, y, span, 2);
-  std::vector<double> reg_std(counts.cols, 0.0);
-  for (size_t i = 0; i < varying.size(); ++i) reg_std[varying[i]] = std::sqrt(std::pow(10.0, fitted[i]));
+  expected_sd.assign(means.size(), 0.0);
+  for (size_t i = 0; i < varying.size(); ++i) expected_sd[varying[i]] = std::sqrt(std::pow(10.0, fitted[i]));
+  clipped_sum.assign(means.size(), 0.0);
+  clipped_sq.assign(means.size(), 0.0);
+}
 
-  std::vector<double> clipped_sum(counts.cols, 0.0), clipped_sq(counts.cols, 0.0);
+void SeuratV3Clipping::add(const CsrMatrix& counts) {
+  const double root_n = std::sqrt(cells);
   for (int64_t k = 0; k < counts.nnz(); ++k) {
     int32_t g = counts.indices[k];
-    double clip = reg_std[g] * std::sqrt(n) + s.means[g];
+    double clip = expected_sd[g] * root_n + means[g];
     double v = std::min<double>(counts.data[k], clip);
     clipped_sum[g] += v;
     clipped_sq[g] += v * v;
   }
-  s.score.assign(counts.cols, std::nan(""));
-  for (int64_t g = 0; g < counts.cols; ++g) {
-    if (reg_std[g] <= 0) continue;  // constant gene: nothing to rank
-    double m = s.means[g];
-    s.score[g] = (n * m * m + clipped_sq[g] - 2 * clipped_sum[g] * m) / ((n - 1) * reg_std[g] * reg_std[g]);
+}
+
+HvgScores SeuratV3Clipping::scores() const {
+  HvgScores s;
+  s.means = means;
+  s.variances = variances;
+  const double n = cells;
+  s.score.assign(means.size(), std::nan(""));
+  for (size_t g = 0; g < means.size(); ++g) {
+    if (expected_sd[g] <= 0) continue;  // constant gene: nothing to rank
+    double m = means[g];
+    s.score[g] = (n * m * m + clipped_sq[g] - 2 * clipped_sum[g] * m) / ((n - 1) * expected_sd[g] * expected_sd[g]);
   }
   return s;
+}
+
+HvgScores seurat_v3_scores(const CsrMatrix& counts, double span) {
+  std::vector<double> means, variances;
+  gene_mean_var(counts, means, variances);
+  SeuratV3Clipping clipping(std::move(means), std::move(variances), static_cast<double>(counts.rows), span);
+  clipping.add(counts);
+  return clipping.scores();
 }
 
 HvgScores seurat_scores(const CsrMatrix& log_normalised, int n_bins) {
   CsrMatrix expm1 = log_normalised;
   for (float& v : expm1.data) v = static_cast<float>(std::expm1(static_cast<double>(v)));
+  std::vector<double> means, variances;
+  gene_mean_var(expm1, means, variances);
+  return seurat_scores_from_moments(std::move(means), std::move(variances), n_bins);
+}
+
+HvgScores seurat_scores_from_moments(std::vector<double> means, std::vector<double> variances, int n_bins) {
   HvgScores s;
-  gene_mean_var(expm1, s.means, s.variances);
-  const int64_t genes = log_normalised.cols;
+  s.means = std::move(means);
+  s.variances = std::move(variances);
+  const auto genes = static_cast<int64_t>(s.means.size());
   std::vector<double> dispersion(genes), mean(genes);
   for (int64_t g = 0; g < genes; ++g) {
     double m = s.means[g] == 0 ? 1e-12 : s.means[g];

@@ -24,6 +24,20 @@ struct HvgScores {
 HvgScores seurat_v3_scores(const CsrMatrix& counts, double span = 0.3);
 HvgScores seurat_scores(const CsrMatrix& log_normalised, int n_bins = 20);
 
+// The same in steps, for cells seen in blocks (streaming: preprocess/pipeline.hpp).
+// seurat_v3: the counts' mean and variance (first pass) give each gene's expected sd; a second pass
+// adds each block's clipped counts; the scores follow from the sums.
+struct SeuratV3Clipping {
+  std::vector<double> means, variances, expected_sd;
+  double cells = 0;
+  std::vector<double> clipped_sum, clipped_sq;
+  SeuratV3Clipping(std::vector<double> means, std::vector<double> variances, double cells, double span = 0.3);
+  void add(const CsrMatrix& counts);
+  HvgScores scores() const;
+};
+// seurat: from the mean and variance of expm1 of the log-normalised values.
+HvgScores seurat_scores_from_moments(std::vector<double> means, std::vector<double> variances, int n_bins = 20);
+
 // Columns of the n_top highest scores (NaN last, ties by column), returned in ascending column order.
 std::vector<int32_t> top_genes(const std::vector<double>& score, int64_t n_top);
 

@@ -1,5 +1,6 @@
 #include "marrow/preprocess/normalize.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace marrow::preprocess {
@@ -20,22 +21,41 @@ void log1p(CsrMatrix& matrix) {
   for (float& v : matrix.data) v = static_cast<float>(std::log1p(static_cast<double>(v)));
 }
 
-void gene_mean_var(const CsrMatrix& matrix, std::vector<double>& mean, std::vector<double>& var) {
-  const double n = static_cast<double>(matrix.rows);
-  mean.assign(matrix.cols, 0.0);
-  std::vector<double> sum_sq(matrix.cols, 0.0);
-  for (int64_t k = 0; k < matrix.nnz(); ++k) {
-    double v = matrix.data[k];
-    mean[matrix.indices[k]] += v;
-    sum_sq[matrix.indices[k]] += v * v;
+void GeneMoments::add(const CsrMatrix& block) {
+  rows += static_cast<double>(block.rows);
+  for (int64_t k = 0; k < block.nnz(); ++k) {
+    double v = block.data[k];
+    sum[block.indices[k]] += v;
+    sum_sq[block.indices[k]] += v * v;
   }
-  var.assign(matrix.cols, 0.0);
-  for (int64_t g = 0; g < matrix.cols; ++g) {
-    mean[g] /= n;
+}
+
+void GeneMoments::mean_var(std::vector<double>& mean, std::vector<double>& var) const {
+  const double n = rows;
+  mean.assign(sum.size(), 0.0);
+  var.assign(sum.size(), 0.0);
+  for (size_t g = 0; g < sum.size(); ++g) {
+    mean[g] = sum[g] / n;
     // E[x^2] - E[x]^2, then the unbiased correction n / (n - 1).
     double v = sum_sq[g] / n - mean[g] * mean[g];
     var[g] = n > 1 ? std::max(v, 0.0) * n / (n - 1) : 0.0;
   }
+}
+
+GeneMoments GeneMoments::subset(const std::vector<int32_t>& genes) const {
+  GeneMoments m;
+  m.rows = rows;
+  for (int32_t g : genes) {
+    m.sum.push_back(sum[g]);
+    m.sum_sq.push_back(sum_sq[g]);
+  }
+  return m;
+}
+
+void gene_mean_var(const CsrMatrix& matrix, std::vector<double>& mean, std::vector<double>& var) {
+  GeneMoments moments(matrix.cols);
+  moments.add(matrix);
+  moments.mean_var(mean, var);
 }
 
 }  // namespace marrow::preprocess

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cmath>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "marrow/core/error.hpp"
@@ -21,34 +22,105 @@ std::vector<int32_t> keep_map(const std::vector<int32_t>& kept, int64_t total) {
 }  // namespace
 
 Preprocessor Preprocessor::fit(const AnnData& train, const PreprocessOptions& options) {
+  CountBlocks blocks;
+  blocks.genes = train.gene_names();
+  blocks.source = train.source;
+  blocks.for_each = [&](const std::function<void(const CsrMatrix&)>& visit) { visit(train.X); };
+  return fit(blocks, options);
+}
+
+namespace {
+
+// Sums statistics over data-parallel ranks through one flat vector of doubles.
+void sum_over_ranks(const CountBlocks& blocks, std::vector<std::vector<double>*> parts) {
+  if (!blocks.sum_over_ranks) return;
+  std::vector<double> flat;
+  for (auto* p : parts) flat.insert(flat.end(), p->begin(), p->end());
+  blocks.sum_over_ranks(flat);
+  size_t offset = 0;
+  for (auto* p : parts) {
+    std::copy(flat.begin() + static_cast<std::ptrdiff_t>(offset), flat.begin() + static_cast<std::ptrdiff_t>(offset + p->size()), p->begin());
+    offset += p->size();
+  }
+}
+
+}  // namespace
+
+Preprocessor Preprocessor::fit(const CountBlocks& blocks, const PreprocessOptions& options) {
   if (options.target_sum <= 0) fail("target sum must be positive, got {}", options.target_sum);
-  require_counts(train.X, train.source);
   Preprocessor p;
   p.options_ = options;
+  const auto n_genes = static_cast<int64_t>(blocks.genes.size());
+  const bool v3 = options.hvg == HvgFlavor::SeuratV3;
 
-  std::vector<int64_t> cells = cells_passing(train.X, options.qc);
-  if (cells.empty()) fail("{}: no training cell passes the QC filters", train.source);
-  CsrMatrix counts = train.X.select_rows(cells);
-  std::vector<int32_t> genes = genes_passing(counts, options.qc);
-  if (genes.empty()) fail("{}: no gene passes the QC filter (min cells {})", train.source, options.qc.min_cells);
+  // Pass 1: cell QC, each gene's expressing cells, and (seurat_v3) the count moments.
+  std::vector<double> cells{0.0}, cells_per_gene(n_genes, 0.0);
+  GeneMoments count_moments(v3 ? n_genes : 0);
+  blocks.for_each([&](const CsrMatrix& block) {
+    require_counts(block, blocks.source);
+    CsrMatrix counts = block.select_rows(cells_passing(block, options.qc));
+    cells[0] += static_cast<double>(counts.rows);
+    std::vector<int64_t> expressing = counts.col_nnz_counts();
+    for (int64_t g = 0; g < n_genes; ++g) cells_per_gene[g] += static_cast<double>(expressing[g]);
+    if (v3) count_moments.add(counts);
+  });
+  sum_over_ranks(blocks, {&cells, &cells_per_gene, &count_moments.sum, &count_moments.sum_sq});
+  count_moments.rows = cells[0];
+  if (cells[0] == 0) fail("{}: no training cell passes the QC filters", blocks.source);
+  std::vector<int64_t> per_gene(cells_per_gene.begin(), cells_per_gene.end());
+  std::vector<int32_t> genes = genes_passing(per_gene, options.qc);
+  if (genes.empty()) fail("{}: no gene passes the QC filter (min cells {})", blocks.source, options.qc.min_cells);
   std::vector<std::string> names;
-  for (int32_t g : genes) names.push_back(train.gene_names()[g]);
+  for (int32_t g : genes) names.push_back(blocks.genes[g]);
   p.qc_genes_ = GeneVocabulary(names);
-  counts = counts.remap_columns(keep_map(genes, counts.cols), static_cast<int64_t>(genes.size()));
+  const auto n_qc = static_cast<int64_t>(genes.size());
+  std::vector<int32_t> to_qc = keep_map(genes, n_genes);
 
-  CsrMatrix normalised = p.normalise(counts, counts.row_sums());
   std::vector<int32_t> selected(genes.size());
   for (size_t i = 0; i < genes.size(); ++i) selected[i] = static_cast<int32_t>(i);
-  if (options.hvg != HvgFlavor::None && options.n_top_genes < static_cast<int64_t>(genes.size())) {
-    HvgScores scores = options.hvg == HvgFlavor::SeuratV3 ? seurat_v3_scores(counts) : seurat_scores(normalised);
-    selected = top_genes(scores.score, options.n_top_genes);
+  const bool hvg = options.hvg != HvgFlavor::None && options.n_top_genes < n_qc;
+  if (hvg || options.scale) {
+    // Pass 2: the normalised values' moments (scaling, seurat) or the clipped counts (seurat_v3).
+    GeneMoments log_moments(options.scale ? n_qc : 0), expm1_moments(hvg && !v3 ? n_qc : 0);
+    std::optional<SeuratV3Clipping> clipping;
+    if (hvg && v3) {
+      std::vector<double> means, variances;
+      count_moments.subset(genes).mean_var(means, variances);
+      clipping.emplace(std::move(means), std::move(variances), cells[0]);
+    }
+    blocks.for_each([&](const CsrMatrix& block) {
+      CsrMatrix counts = block.select_rows(cells_passing(block, options.qc)).remap_columns(to_qc, n_qc);
+      if (clipping) clipping->add(counts);
+      CsrMatrix normalised = p.normalise(counts, counts.row_sums());
+      if (options.scale) log_moments.add(normalised);
+      if (hvg && !v3) {
+        for (float& v : normalised.data) v = static_cast<float>(std::expm1(static_cast<double>(v)));
+        expm1_moments.add(normalised);
+      }
+    });
+    std::vector<double> unused;
+    sum_over_ranks(blocks, {&log_moments.sum, &log_moments.sum_sq, &expm1_moments.sum, &expm1_moments.sum_sq,
+                            clipping ? &clipping->clipped_sum : &unused, clipping ? &clipping->clipped_sq : &unused});
+    log_moments.rows = expm1_moments.rows = cells[0];
+    if (hvg) {
+      HvgScores scores;
+      if (clipping) {
+        scores = clipping->scores();
+      } else {
+        std::vector<double> means, variances;
+        expm1_moments.mean_var(means, variances);
+        scores = seurat_scores_from_moments(std::move(means), std::move(variances));
+      }
+      selected = top_genes(scores.score, options.n_top_genes);
+    }
+    if (options.scale) {
+      std::vector<double> means, variances;
+      log_moments.subset(selected).mean_var(means, variances);
+      p.scaler_ = GeneScaler::from_moments(means, variances, options.scale_clip);
+    }
   }
   p.output_columns_ = selected;
   for (int32_t c : selected) p.output_genes_.push_back(names[c]);
-  if (options.scale) {
-    CsrMatrix subset = normalised.remap_columns(keep_map(selected, normalised.cols), static_cast<int64_t>(selected.size()));
-    p.scaler_ = GeneScaler::fit(subset, options.scale_clip);
-  }
   return p;
 }
 
@@ -67,9 +139,12 @@ CsrMatrix Preprocessor::transform(const AnnData& data, const AlignOptions& align
 
 Preprocessor::ModelInput Preprocessor::model_input(const AnnData& data, const AlignOptions& align) const {
   require_counts(data.X, data.source);
-  GeneAlignment alignment = qc_genes_.align(data.var, align, data.source);
+  return model_input(data.X, qc_genes_.align(data.var, align, data.source));
+}
+
+Preprocessor::ModelInput Preprocessor::model_input(const CsrMatrix& aligned, const GeneAlignment& alignment) const {
   ModelInput input;
-  CsrMatrix counts = data.X.remap_columns(alignment.vocabulary_index, qc_genes_.size());
+  CsrMatrix counts = aligned.remap_columns(alignment.vocabulary_index, qc_genes_.size());
   input.library_size = counts.row_sums();
   input.log_normalised = normalise(counts, input.library_size);
   if (static_cast<int64_t>(output_columns_.size()) != qc_genes_.size()) {

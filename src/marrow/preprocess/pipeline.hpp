@@ -5,6 +5,7 @@
 //   (target sum, over the QC-kept genes)  ->  log1p  ->  highly variable gene subset  ->  optional
 //   per-gene standardisation with clipping (applied when a dense batch is made).
 // New data is aligned to the fitted gene list by name before the transform.
+#include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
@@ -27,10 +28,25 @@ struct PreprocessOptions {
   double scale_clip = 10.0;
 };
 
+// Training cells as blocks of rows of raw counts over `genes`, for fitting without holding them all:
+// for_each hands every block to the visitor, once per call (fit makes two passes). Where several
+// data-parallel ranks each visit their own share of the cells, `sum_over_ranks` sums a vector of
+// statistics over them in place (every rank then fits the same preprocessor); empty = one process.
+struct CountBlocks {
+  std::vector<std::string> genes;
+  std::string source;
+  std::function<void(const std::function<void(const CsrMatrix&)>&)> for_each;
+  std::function<void(std::vector<double>&)> sum_over_ranks;
+};
+
 class Preprocessor {
  public:
   // Fits on `train` (raw counts; cells of the training part only).
   static Preprocessor fit(const AnnData& train, const PreprocessOptions& options);
+  // The same from blocks of training cells: a pass for cell QC and genes' cell counts (and the count
+  // moments seurat_v3 needs), a pass for the normalised moments (HVG, scaling). Equals fit() on the
+  // same cells up to the order of floating-point sums.
+  static Preprocessor fit(const CountBlocks& train, const PreprocessOptions& options);
 
   const PreprocessOptions& options() const { return options_; }
   // Genes after QC, before HVG selection: the library size is summed over these.
@@ -53,6 +69,9 @@ class Preprocessor {
     std::vector<double> library_size;
   };
   ModelInput model_input(const AnnData& data, const AlignOptions& align = {}) const;
+  // The same for counts whose columns are already aligned: alignment.vocabulary_index maps each of
+  // their columns to qc_genes() (or -1), as qc_genes().align gives it (blocks of one file share it).
+  ModelInput model_input(const CsrMatrix& counts, const GeneAlignment& alignment) const;
   // Standardises dense rows over output_genes() in place (no-op without scaling).
   void scale_rows(float* values, int64_t rows) const;
 

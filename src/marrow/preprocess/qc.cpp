@@ -16,9 +16,12 @@ std::vector<int64_t> cells_passing(const CsrMatrix& counts, const QcOptions& opt
 }
 
 std::vector<int32_t> genes_passing(const CsrMatrix& counts, const QcOptions& options) {
-  std::vector<int64_t> cells = counts.col_nnz_counts();
+  return genes_passing(counts.col_nnz_counts(), options);
+}
+
+std::vector<int32_t> genes_passing(const std::vector<int64_t>& cells, const QcOptions& options) {
   std::vector<int32_t> cols;
-  for (int64_t g = 0; g < counts.cols; ++g)
+  for (size_t g = 0; g < cells.size(); ++g)
     if (cells[g] >= options.min_cells) cols.push_back(static_cast<int32_t>(g));
   return cols;
 }

@@ -22,6 +22,8 @@ struct QcOptions {
 std::vector<int64_t> cells_passing(const CsrMatrix& counts, const QcOptions& options);
 // Columns passing the gene filter (computed on the given cells).
 std::vector<int32_t> genes_passing(const CsrMatrix& counts, const QcOptions& options);
+// The same from each gene's number of expressing cells (counted block by block when streaming).
+std::vector<int32_t> genes_passing(const std::vector<int64_t>& cells_per_gene, const QcOptions& options);
 
 // Fails with a clear message on negative, NaN or infinite values where raw counts are required.
 void require_counts(const CsrMatrix& counts, const std::string& source);

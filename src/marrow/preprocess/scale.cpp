@@ -8,9 +8,14 @@
 namespace marrow::preprocess {
 
 GeneScaler GeneScaler::fit(const CsrMatrix& matrix, double clip) {
+  std::vector<double> mean, var;
+  gene_mean_var(matrix, mean, var);
+  return from_moments(mean, var, clip);
+}
+
+GeneScaler GeneScaler::from_moments(const std::vector<double>& mean, const std::vector<double>& var, double clip) {
   GeneScaler scaler;
-  std::vector<double> var;
-  gene_mean_var(matrix, scaler.mean, var);
+  scaler.mean = mean;
   scaler.sd.resize(var.size());
   for (size_t g = 0; g < var.size(); ++g) scaler.sd[g] = var[g] > 0 ? std::sqrt(var[g]) : 1.0;
   scaler.clip = clip;

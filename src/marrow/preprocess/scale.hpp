@@ -13,6 +13,7 @@ struct GeneScaler {
   double clip = 10.0;  // <= 0: no clipping
 
   static GeneScaler fit(const CsrMatrix& matrix, double clip);
+  static GeneScaler from_moments(const std::vector<double>& mean, const std::vector<double>& var, double clip);
   // Standardises a dense row-major block of rows x mean.size() values in place.
   void apply(float* values, int64_t rows) const;
 };

@@ -93,6 +93,13 @@ void Distributed::allreduce_sum(at::Tensor& tensor) {
   });
 }
 
+void Distributed::allreduce_sum(std::vector<double>& values) {
+  if (values.empty()) return;
+  at::Tensor t = torch::from_blob(values.data(), {static_cast<int64_t>(values.size())}, torch::kFloat64).clone();
+  allreduce_sum(t);
+  std::copy(t.data_ptr<double>(), t.data_ptr<double>() + t.numel(), values.begin());
+}
+
 void Distributed::broadcast(at::Tensor& tensor, int root) {
   collective(options_, "broadcast", [&] {
     std::vector<at::Tensor> tensors{tensor};

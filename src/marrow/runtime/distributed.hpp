@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace at {
 class Tensor;
@@ -44,6 +45,8 @@ class Distributed {
 
   // In place, summed over ranks (a float tensor, contiguous).
   void allreduce_sum(at::Tensor& tensor);
+  // The same for statistics held on the host (float64 on the wire).
+  void allreduce_sum(std::vector<double>& values);
   // In place, rank `root`'s values on every rank.
   void broadcast(at::Tensor& tensor, int root = 0);
   // Fails unless every rank passed the same value (seeds, cell counts, parameter counts).

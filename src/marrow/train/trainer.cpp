@@ -10,6 +10,7 @@
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/random.hpp"
+#include "marrow/data/row_stream.hpp"
 #include "marrow/runtime/distributed.hpp"
 #include "marrow/runtime/torch_runtime.hpp"
 
@@ -243,15 +244,15 @@ class GradientAverager {
 }  // namespace
 
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& batch_loss, const ValidationLoss& validation_loss,
-                const TrainOptions& o) {
+                const TrainOptions& o, const EpochOrder& epoch_order) {
   return fit(
       module, n_train,
       [&](const std::vector<int64_t>& rows) { return WeightedLoss{batch_loss(rows), static_cast<double>(rows.size())}; },
-      validation_loss, o);
+      validation_loss, o, epoch_order);
 }
 
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
-                const ValidationLoss& validation_loss, const TrainOptions& o) {
+                const ValidationLoss& validation_loss, const TrainOptions& o, const EpochOrder& epoch_order) {
   if (n_train <= 0) fail("no training cells");
   if (o.epochs <= 0) fail("epochs must be positive, got {}", o.epochs);
   if (o.batch_size <= 0) fail("batch size must be positive, got {}", o.batch_size);
@@ -287,10 +288,17 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
     }
     module.train();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    Rng rng(o.seed * 7919ULL + static_cast<uint64_t>(epoch));
-    std::vector<int64_t> order(n_train);
-    for (int64_t i = 0; i < n_train; ++i) order[i] = i;
-    shuffle(order, rng);
+    std::vector<int64_t> order;
+    if (epoch_order) {
+      order = epoch_order(epoch);
+      if (static_cast<int64_t>(order.size()) != n_train)
+        fail("internal: the epoch order has {} rows for {} training cells", order.size(), n_train);
+    } else {
+      Rng rng(o.seed * 7919ULL + static_cast<uint64_t>(epoch));
+      order.resize(n_train);
+      for (int64_t i = 0; i < n_train; ++i) order[i] = i;
+      shuffle(order, rng);
+    }
     progress.begin_epoch(epoch);
     auto start = std::chrono::steady_clock::now();
     double loss_sum = 0;
@@ -303,8 +311,8 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
       std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
       const int64_t global_rows = static_cast<int64_t>(rows.size());
       if (averager.active()) {  // this rank's contiguous share of the global batch
-        const int64_t r = averager.rank(), w = averager.world();
-        rows = std::vector<int64_t>(rows.begin() + global_rows * r / w, rows.begin() + global_rows * (r + 1) / w);
+        auto [begin, end] = rank_share(global_rows, averager.rank(), averager.world());
+        rows = std::vector<int64_t>(rows.begin() + begin, rows.begin() + end);
       }
       // Gradients are released rather than zeroed: backward then hands its buffers over instead of
       // filling zeros and adding into them.

@@ -30,11 +30,16 @@ using WeightedBatchLoss = std::function<WeightedLoss(const std::vector<int64_t>&
 // Validation loss (called in eval mode under no_grad); return NaN when there is no validation set.
 using ValidationLoss = std::function<double()>;
 
+// The order of the training rows in an epoch (1-based), a permutation of 0..n_train-1, the same on
+// every rank; empty = a shuffle seeded from (seed, epoch). Streaming gives one that reads the file
+// chunk by chunk (data/row_stream.hpp).
+using EpochOrder = std::function<std::vector<int64_t>(int epoch)>;
+
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
-                const ValidationLoss& validation_loss, const TrainOptions& options);
+                const ValidationLoss& validation_loss, const TrainOptions& options, const EpochOrder& order = {});
 // Each cell weighs the same (weight = number of rows).
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& batch_loss,
-                const ValidationLoss& validation_loss, const TrainOptions& options);
+                const ValidationLoss& validation_loss, const TrainOptions& options, const EpochOrder& order = {});
 
 // Mean of a per-batch loss over all rows, in batches, in eval mode without gradients.
 double evaluate_in_batches(torch::nn::Module& module, const std::vector<int64_t>& rows, int64_t batch_size,

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <fstream>
 #include <unordered_map>
 #include <fmt/ranges.h>
 
@@ -14,10 +15,12 @@
 #include "marrow/models/autoencoder.hpp"
 #include "marrow/models/batching.hpp"
 #include "marrow/models/model_file.hpp"
+#include "marrow/preprocess/qc.hpp"
 #include "marrow/runtime/distributed.hpp"
 #include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/exceiver.hpp"
+#include "marrow/workflow/streamed_cells.hpp"
 
 namespace marrow::workflow {
 
@@ -29,38 +32,171 @@ constexpr const char* kKind = "autoencoder";
 // (measured in bench/: docs/models.md).
 constexpr double kSparseInputDensity = 0.25;
 
-struct Inputs {
-  const preprocess::Preprocessor* preprocessor;
-  const preprocess::Preprocessor::ModelInput* data;
-  bool sparse;        // the first layer reads the sparse form (never for scaled input)
-  bool counts;        // count losses: raw counts and library sizes
-  bool dense_target;  // MSE: the dense input is also the reconstruction target
-
-  models::CellBatch batch(std::span<const int64_t> rows) const {
-    models::CellBatch b;
-    // Standardisation makes every value non-zero, so a scaled input is always dense.
-    bool use_sparse = sparse && !preprocessor->scales();
-    if (!use_sparse || dense_target) {
-      b.input = models::dense_rows(data->log_normalised, rows);
-      preprocessor->scale_rows(b.input.data_ptr<float>(), b.input.size(0));
-    }
-    if (use_sparse) {
-      models::SparseRows s = models::sparse_rows(data->log_normalised, rows);
-      b.sparse = {s.indices, s.offsets, s.values};
-    }
-    if (counts) {
-      b.counts = models::dense_rows(data->counts, rows);
-      b.library = models::gather(data->library_size, rows);
-    }
-    return b;
-  }
+// How a batch of cells is laid out for the model.
+struct BatchLayout {
+  bool sparse = false;        // the first layer reads the sparse form (never for scaled input)
+  bool counts = false;        // count losses: raw counts and library sizes
+  bool dense_target = false;  // MSE: the dense input is also the reconstruction target
 };
 
-bool choose_sparse(const std::string& mode, const CsrMatrix& m, bool scaled) {
+models::CellBatch make_batch(const preprocess::Preprocessor& preprocessor, const preprocess::Preprocessor::ModelInput& data,
+                             std::span<const int64_t> rows, const BatchLayout& layout) {
+  models::CellBatch b;
+  // Standardisation makes every value non-zero, so a scaled input is always dense.
+  bool use_sparse = layout.sparse && !preprocessor.scales();
+  if (!use_sparse || layout.dense_target) {
+    b.input = models::dense_rows(data.log_normalised, rows);
+    preprocessor.scale_rows(b.input.data_ptr<float>(), b.input.size(0));
+  }
+  if (use_sparse) {
+    models::SparseRows s = models::sparse_rows(data.log_normalised, rows);
+    b.sparse = {s.indices, s.offsets, s.values};
+  }
+  if (layout.counts) {
+    b.counts = models::dense_rows(data.counts, rows);
+    b.library = models::gather(data.library_size, rows);
+  }
+  return b;
+}
+
+bool choose_sparse(const std::string& mode, double density, bool scaled) {
   if (mode == "dense" || scaled) return false;
   if (mode == "sparse") return true;
   if (mode != "auto") fail("input layer must be dense, sparse or auto, got '{}'", mode);
-  return m.density() < kSparseInputDensity;
+  return density < kSparseInputDensity;
+}
+
+std::vector<int64_t> iota_rows(size_t n) {
+  std::vector<int64_t> rows(n);
+  for (size_t i = 0; i < n; ++i) rows[i] = static_cast<int64_t>(i);
+  return rows;
+}
+
+using CellLoss = std::function<torch::Tensor(const models::CellBatch&)>;
+
+// Where pretraining reads its cells from: memory, or the file a chunk at a time. Training rows are
+// positions 0..n_train-1 of the training part.
+struct Corpus {
+  std::shared_ptr<const preprocess::Preprocessor> preprocessor;
+  Parts parts;
+  int64_t n_train = 0, n_validation = 0;
+  double density = 0;  // of the training cells' log-normalised values (the first chunk's when streaming)
+  std::function<models::CellBatch(const std::vector<int64_t>&, const BatchLayout&)> train_batch;
+  // Mean loss over the validation cells, in batches (called in eval mode without gradients).
+  std::function<double(const BatchLayout&, const CellLoss&)> validation;
+  train::EpochOrder order;        // empty: the trainer's shuffle
+  std::function<void()> report;   // after training
+};
+
+Corpus in_memory_corpus(const PretrainOptions& options) {
+  AnnData data = load_cells(options.data);
+  Corpus corpus;
+  corpus.parts = resolve_parts(data.obs, options.split, options.data.path);
+  AnnData train_cells = data.select_cells(corpus.parts.train);
+  auto preprocessor = std::make_shared<preprocess::Preprocessor>(preprocess::Preprocessor::fit(train_cells, options.preprocess));
+  spdlog::info("preprocessing fitted on {} training cells: {}", train_cells.n_cells(), preprocessor->summary());
+  auto train = std::make_shared<preprocess::Preprocessor::ModelInput>(preprocessor->model_input(train_cells));
+  auto validation = std::make_shared<preprocess::Preprocessor::ModelInput>(
+      preprocessor->model_input(data.select_cells(corpus.parts.validation)));
+  corpus.preprocessor = preprocessor;
+  corpus.n_train = train->log_normalised.rows;
+  corpus.n_validation = validation->log_normalised.rows;
+  corpus.density = train->log_normalised.density();
+  corpus.train_batch = [=](const std::vector<int64_t>& rows, const BatchLayout& layout) {
+    return make_batch(*preprocessor, *train, rows, layout);
+  };
+  corpus.validation = [=](const BatchLayout& layout, const CellLoss& loss) {
+    std::vector<int64_t> rows = iota_rows(static_cast<size_t>(validation->log_normalised.rows));
+    double total = 0;
+    for (size_t start = 0; start < rows.size(); start += 1024) {
+      std::span<const int64_t> batch(rows.data() + start, std::min<size_t>(1024, rows.size() - start));
+      total += loss(make_batch(*preprocessor, *validation, batch, layout)).item<double>() * static_cast<double>(batch.size());
+    }
+    return total / static_cast<double>(rows.size());
+  };
+  return corpus;
+}
+
+// Peak resident memory of this process so far (VmHWM), in MB; 0 where /proc is not there.
+double peak_resident_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
+}
+
+Corpus streamed_corpus(const PretrainOptions& options) {
+  const StreamOptions& stream = options.streaming;
+  if (stream.chunk_cells <= 0 || stream.shuffle_buffer <= 0)
+    fail("--chunk-cells and --shuffle-buffer must be positive (got {} and {})", stream.chunk_cells, stream.shuffle_buffer);
+  auto file = std::make_shared<StreamedFile>(open_streamed(options.data));
+  Corpus corpus;
+  corpus.parts = resolve_parts(file->obs, options.split, options.data.path);
+  auto file_rows = [&](const std::vector<int64_t>& part) {
+    std::vector<int64_t> rows;
+    for (int64_t i : part) rows.push_back(file->rows[i]);
+    return rows;
+  };
+  auto train = std::make_shared<StreamedCounts>(*file, file_rows(corpus.parts.train), stream.chunk_cells);
+  auto validation = std::make_shared<StreamedCounts>(*file, file_rows(corpus.parts.validation), stream.chunk_cells);
+  std::shared_ptr<runtime::Distributed> group = options.train.distributed;
+  const int rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
+
+  // Each rank reads its own chunks; the statistics are summed over ranks.
+  preprocess::CountBlocks blocks = train->blocks(rank_chunks(train->chunks().size(), rank, world));
+  if (group) blocks.sum_over_ranks = [group](std::vector<double>& values) { group->allreduce_sum(values); };
+  auto preprocessor = std::make_shared<preprocess::Preprocessor>(preprocess::Preprocessor::fit(blocks, options.preprocess));
+  spdlog::info("preprocessing fitted on {} training cells, streamed in chunks of {}: {}", train->size(), stream.chunk_cells,
+               preprocessor->summary());
+  GeneAlignment alignment = preprocessor->qc_genes().align(file->var, {}, file->path);
+  corpus.preprocessor = preprocessor;
+  corpus.n_train = train->size();
+  corpus.n_validation = validation->size();
+  if (corpus.n_train == 0) fail("{}: no training cells", options.data.path);
+  {
+    auto sample = preprocessor->model_input(train->read_chunk(0), alignment);
+    corpus.density = sample.log_normalised.density();
+  }
+
+  auto train_inputs = std::make_shared<StreamedInputs>(*train, *preprocessor, alignment);
+  const int64_t batch_size = options.train.batch_size;
+  const uint64_t seed = options.train.seed;
+  corpus.order = [=](int epoch) {
+    std::vector<int64_t> order = stream_order(train->chunks(), stream, batch_size, world, seed * 7919ULL + static_cast<uint64_t>(epoch));
+    train_inputs->plan(rank_positions(order, batch_size, rank, world));
+    return order;
+  };
+  corpus.train_batch = [=](const std::vector<int64_t>& rows, const BatchLayout& layout) {
+    auto input = train_inputs->fetch(rows);
+    return make_batch(*preprocessor, input, iota_rows(rows.size()), layout);
+  };
+  auto validation_inputs = std::make_shared<StreamedInputs>(*validation, *preprocessor, alignment);
+  corpus.validation = [=](const BatchLayout& layout, const CellLoss& loss) {
+    std::vector<int64_t> mine;  // this rank's validation chunks, in file order
+    for (size_t k : rank_chunks(validation->chunks().size(), rank, world))
+      mine.insert(mine.end(), validation->chunks().positions[k].begin(), validation->chunks().positions[k].end());
+    validation_inputs->plan(mine);
+    std::vector<double> sums{0.0, 0.0};  // loss x cells, cells
+    for (size_t start = 0; start < mine.size(); start += 1024) {
+      std::span<const int64_t> batch(mine.data() + start, std::min<size_t>(1024, mine.size() - start));
+      auto input = validation_inputs->fetch(batch);
+      sums[0] += loss(make_batch(*preprocessor, input, iota_rows(batch.size()), layout)).item<double>() * static_cast<double>(batch.size());
+      sums[1] += static_cast<double>(batch.size());
+    }
+    if (group) group->allreduce_sum(sums);
+    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
+  };
+  corpus.report = [file, train, validation, train_inputs, stream, group, rank, world] {  // holds the readers
+    std::vector<double> chunks(static_cast<size_t>(world), 0.0);  // training chunks each rank read
+    chunks[rank] = static_cast<double>(train_inputs->chunks_read());
+    if (group) group->allreduce_sum(chunks);
+    spdlog::info("streamed {} training chunks (per rank: {}) of up to {} cells; at most {} training cells held at once "
+                 "(shuffle buffer {}); peak resident memory {:.0f} MB",
+                 train_inputs->chunks_read(), fmt::join(chunks, ", "), stream.chunk_cells, train_inputs->peak_resident(),
+                 stream.shuffle_buffer, peak_resident_mb());
+  };
+  return corpus;
 }
 
 }  // namespace
@@ -68,46 +204,33 @@ bool choose_sparse(const std::string& mode, const CsrMatrix& m, bool scaled) {
 PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
   if (options.out.empty()) fail("pretrain: --out is required");
   check_output_directory(options.out);
-  AnnData data = load_cells(options.data);
-  Parts parts = resolve_parts(data.obs, options.split, options.data.path);
-  AnnData train_cells = data.select_cells(parts.train);
-  preprocess::Preprocessor preprocessor = preprocess::Preprocessor::fit(train_cells, options.preprocess);
-  spdlog::info("preprocessing fitted on {} training cells: {}", train_cells.n_cells(), preprocessor.summary());
-  auto train_input = preprocessor.model_input(train_cells);
-  auto validation_input = preprocessor.model_input(data.select_cells(parts.validation));
+  Corpus corpus = options.stream ? streamed_corpus(options) : in_memory_corpus(options);
+  const preprocess::Preprocessor& preprocessor = *corpus.preprocessor;
 
   models::AutoencoderOptions model_options = options.model;
   model_options.n_genes = static_cast<int64_t>(preprocessor.output_genes().size());
   torch::manual_seed(options.train.seed);
   models::Autoencoder model(model_options);
   bool counts = model_options.loss != models::ReconstructionLoss::Mse;
-  bool sparse = choose_sparse(options.input_layer, train_input.log_normalised, preprocessor.scales());
+  bool sparse = choose_sparse(options.input_layer, corpus.density, preprocessor.scales());
   spdlog::info("autoencoder {} genes -> {} -> {} latent, {} loss, {} input layer (density {:.3f})", model_options.n_genes,
                fmt::join(model_options.hidden, " -> "), model_options.latent, models::loss_name(model_options.loss),
-               sparse ? "sparse" : "dense", train_input.log_normalised.density());
-
-  Inputs train_batches{&preprocessor, &train_input, sparse, counts, !counts};
-  Inputs validation_batches{&preprocessor, &validation_input, sparse, counts, !counts};
-  std::vector<int64_t> validation_rows(validation_input.log_normalised.rows);
-  for (size_t i = 0; i < validation_rows.size(); ++i) validation_rows[i] = static_cast<int64_t>(i);
+               sparse ? "sparse" : "dense", corpus.density);
+  const BatchLayout layout{sparse, counts, !counts};
 
   train::TrainOptions train_options = options.train;
   if (train_options.checkpoint.empty()) train_options.checkpoint = options.out + ".ckpt";
   if (train_options.label == "train") train_options.label = "pretrain ae";
+  const CellLoss loss = [&](const models::CellBatch& batch) { return model->loss(batch); };
   train::TrainResult result = train::fit(
-      *model, train_input.log_normalised.rows,
-      [&](const std::vector<int64_t>& rows) { return model->loss(train_batches.batch(rows)); },
-      validation_rows.empty() ? train::ValidationLoss{}
-                              : train::ValidationLoss([&] {
-                                  return train::evaluate_in_batches(*model, validation_rows, 1024, [&](const std::vector<int64_t>& rows) {
-                                    return model->loss(validation_batches.batch(rows));
-                                  });
-                                }),
-      train_options);
+      *model, corpus.n_train, [&](const std::vector<int64_t>& rows) { return loss(corpus.train_batch(rows, layout)); },
+      corpus.n_validation == 0 ? train::ValidationLoss{} : train::ValidationLoss([&] { return corpus.validation(layout, loss); }),
+      train_options, corpus.order);
+  if (corpus.report) corpus.report();
 
   PretrainSummary summary;
-  summary.train_cells = train_input.log_normalised.rows;
-  summary.validation_cells = validation_input.log_normalised.rows;
+  summary.train_cells = corpus.n_train;
+  summary.validation_cells = corpus.n_validation;
   summary.genes = model_options.n_genes;
   summary.epochs_run = result.history.empty() ? 0 : result.history.back().epoch;
   summary.best_epoch = result.best_epoch;
@@ -123,7 +246,9 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
                          {"preprocessing", preprocessor.to_json()},
                          {"input_layer", sparse ? "sparse" : "dense"},
                          {"run", run_metadata("pretrain ae", options.data.path, options.data.matrix, options.data.cells,
-                                              options.train, result, parts)}};
+                                              options.train, result, corpus.parts)}};
+  if (options.stream)
+    meta["run"]["streaming"] = {{"chunk_cells", options.streaming.chunk_cells}, {"shuffle_buffer", options.streaming.shuffle_buffer}};
   models::save_model(options.out, kKind, meta, *model);
   std::error_code ec;
   std::filesystem::remove(train_options.checkpoint, ec);  // the finished model supersedes it
@@ -151,6 +276,7 @@ int64_t embed(const EmbedOptions& options) {
   check_output_directory(options.out);
   models::ModelHeader header = models::read_model_header(options.model);
   if (header.kind == "exceiver") {
+    if (options.stream) fail("embed --stream reads autoencoder models; an exceiver model embeds from memory (drop --stream)");
     AnnData data = load_cells(options.data);
     DenseMatrix embedding = exceiver_embed(options.model, data, options.case_insensitive, 256, options.device);
     int64_t genes = header.meta.contains("vocabulary") ? static_cast<int64_t>(header.meta["vocabulary"].size()) : 0;
@@ -171,21 +297,46 @@ int64_t embed(const EmbedOptions& options) {
   model->eval();
   model->to(torch::Device(runtime::check_device(options.device)));
 
-  AnnData data = load_cells(options.data);
   AlignOptions align;
   align.case_insensitive = options.case_insensitive;
-  auto input = preprocessor.model_input(data, align);
-  bool sparse = header.meta.value("input_layer", "dense") == "sparse" && !preprocessor.scales();
-  Inputs batches{&preprocessor, &input, sparse, false, false};  // encoding only: no target
-  DenseMatrix embedding{data.n_cells(), model_options.latent, std::vector<float>(data.n_cells() * model_options.latent)};
-  torch::NoGradGuard no_grad;
-  for (int64_t start = 0; start < data.n_cells(); start += options.batch_size) {
-    std::vector<int64_t> rows;
-    for (int64_t r = start; r < std::min(data.n_cells(), start + options.batch_size); ++r) rows.push_back(r);
-    torch::Tensor z = model->encode(batches.batch(rows)).cpu().contiguous();
-    std::copy(z.data_ptr<float>(), z.data_ptr<float>() + z.numel(), embedding.values.begin() + start * model_options.latent);
+  const BatchLayout layout{header.meta.value("input_layer", "dense") == "sparse" && !preprocessor.scales(), false, false};
+  const int64_t latent = model_options.latent;
+  // Encodes every row of `input` in batches; row i's vector goes to embedding row target[i].
+  auto encode_rows = [&](const preprocess::Preprocessor::ModelInput& input, std::span<const int64_t> target, DenseMatrix& embedding) {
+    torch::NoGradGuard no_grad;
+    const int64_t n = input.log_normalised.rows;
+    for (int64_t start = 0; start < n; start += options.batch_size) {
+      std::vector<int64_t> rows = iota_rows(static_cast<size_t>(std::min(n, start + options.batch_size) - start));
+      for (auto& r : rows) r += start;
+      torch::Tensor z = model->encode(make_batch(preprocessor, input, rows, layout)).cpu().contiguous();
+      for (size_t i = 0; i < rows.size(); ++i)
+        std::copy(z.data_ptr<float>() + i * latent, z.data_ptr<float>() + (i + 1) * latent,
+                  embedding.values.begin() + target[rows[i]] * latent);
+    }
+  };
+  const auto genes = static_cast<int64_t>(preprocessor.output_genes().size());
+
+  if (options.stream) {
+    if (!options.data.cells.empty())
+      fail("embed --stream writes a copy of the whole input file with the embedding added; --cells would need the "
+           "selected cells' matrix written out whole. Select the cells in a separate file first, or drop --stream");
+    StreamedFile file = open_streamed(options.data);
+    StreamedCounts cells(file, file.rows, options.chunk_cells);
+    GeneAlignment alignment = preprocessor.qc_genes().align(file.var, align, file.path);
+    DenseMatrix embedding{cells.size(), latent, std::vector<float>(static_cast<size_t>(cells.size() * latent))};
+    for (size_t k = 0; k < cells.chunks().size(); ++k) {
+      CsrMatrix block = cells.read_chunk(k);
+      preprocess::require_counts(block, file.path);
+      encode_rows(preprocessor.model_input(block, alignment), cells.chunks().positions[k], embedding);
+    }
+    write_embedding(options, AnnData{}, std::move(embedding), header.meta, genes);
+    return cells.size();
   }
-  write_embedding(options, data, std::move(embedding), header.meta, static_cast<int64_t>(preprocessor.output_genes().size()));
+  AnnData data = load_cells(options.data);
+  auto input = preprocessor.model_input(data, align);
+  DenseMatrix embedding{data.n_cells(), latent, std::vector<float>(static_cast<size_t>(data.n_cells() * latent))};
+  encode_rows(input, iota_rows(static_cast<size_t>(data.n_cells())), embedding);
+  write_embedding(options, data, std::move(embedding), header.meta, genes);
   return data.n_cells();
 }
 

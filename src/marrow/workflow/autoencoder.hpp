@@ -2,6 +2,7 @@
 // Autoencoder pretraining and embedding as library calls (the CLI's `pretrain ae` and `embed`).
 #include <string>
 
+#include "marrow/data/row_stream.hpp"
 #include "marrow/models/autoencoder_options.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/train/train_options.hpp"
@@ -28,6 +29,11 @@ struct PretrainOptions {
   train::TrainOptions train;
   std::string input_layer = "auto";  // dense, sparse, or auto (sparse when X is sparse enough)
   std::string out;                   // .marrow model file
+  // Out-of-core: read the .h5ad a chunk of rows at a time (two passes fit the preprocessing, then
+  // every epoch streams the file through a shuffle buffer), so memory is bounded by these sizes,
+  // not by the file. Data-parallel ranks each read their own chunks.
+  bool stream = false;
+  StreamOptions streaming;
 };
 
 // What a pretraining run reports (autoencoder and gene model alike).
@@ -48,6 +54,8 @@ struct EmbedOptions {
   bool case_insensitive = false;
   int64_t batch_size = 1024;
   std::string device = "cpu";  // cpu, cuda or cuda:N
+  bool stream = false;         // read the matrix a chunk of rows at a time (autoencoder models)
+  int64_t chunk_cells = StreamOptions{}.chunk_cells;
 };
 
 // Returns the number of cells embedded.

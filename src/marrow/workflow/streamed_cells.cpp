@@ -1,0 +1,139 @@
+#include "marrow/workflow/streamed_cells.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "marrow/core/error.hpp"
+#include "marrow/data/selection.hpp"
+#include "marrow/io/load.hpp"
+#include "marrow/preprocess/qc.hpp"
+
+namespace marrow::workflow {
+
+StreamedFile open_streamed(const DataSpec& spec) {
+  if (io::detect_format(spec.path) != io::InputFormat::H5ad)
+    fail("{}: --stream reads .h5ad files (this is a {}); convert it with `marrow preprocess --out FILE.h5ad` first",
+         spec.path, io::format_name(io::detect_format(spec.path)));
+  if (!spec.labels.empty()) fail("--stream reads the labels from obs; a --labels file is not joined while streaming");
+  io::H5adReadOptions options;
+  options.matrix = spec.matrix;
+  options.read_matrix = false;
+  options.read_obsm = false;
+  AnnData tables = io::read_h5ad(spec.path, options);
+  io::H5adRowReader reader(spec.path, spec.matrix);
+  if (reader.format() == "csc")
+    fail("{}: {} is stored column-compressed (CSC), which cannot be read a block of cells at a time; "
+         "write it as CSR (e.g. adata.X = adata.X.tocsr() in Python) or drop --stream",
+         spec.path, spec.matrix);
+  StreamedFile file;
+  file.path = spec.path;
+  file.matrix = spec.matrix;
+  file.var = std::move(tables.var);
+  file.file_cells = reader.n_cells();
+  if (spec.cells.empty()) {
+    file.rows.resize(static_cast<size_t>(file.file_cells));
+    for (int64_t r = 0; r < file.file_cells; ++r) file.rows[r] = r;
+    file.obs = std::move(tables.obs);
+  } else {
+    CellSelection selection = parse_selection(spec.cells);
+    file.rows = select_rows(tables.obs, selection, spec.path);
+    spdlog::info("{}: selected {} of {} cells ({})", spec.path, file.rows.size(), file.file_cells, selection.describe());
+    file.obs = tables.obs.subset(file.rows);
+  }
+  spdlog::info("{}: {} cells x {} genes ({}), streamed", spec.path, file.file_cells, file.var.rows(), spec.matrix);
+  return file;
+}
+
+StreamedCounts::StreamedCounts(const StreamedFile& file, std::vector<int64_t> file_rows, int64_t chunk_cells)
+    : file_(&file), reader_(file.path, file.matrix), file_rows_(std::move(file_rows)),
+      chunks_(RowChunks::group(file_rows_, chunk_cells)) {}
+
+CsrMatrix StreamedCounts::read_chunk(size_t k) const {
+  const auto& positions = chunks_.positions[k];
+  const int64_t first = file_rows_[positions.front()], last = file_rows_[positions.back()];
+  CsrMatrix block = reader_.read_rows(first, last + 1);
+  std::vector<int64_t> rows;
+  rows.reserve(positions.size());
+  for (int64_t p : positions) rows.push_back(file_rows_[p] - first);
+  return block.select_rows(rows);
+}
+
+preprocess::CountBlocks StreamedCounts::blocks(std::vector<size_t> which) const {
+  preprocess::CountBlocks blocks;
+  blocks.genes = file_->var.index;
+  blocks.source = file_->path;
+  blocks.for_each = [this, which](const std::function<void(const CsrMatrix&)>& visit) {
+    for (size_t k : which) visit(read_chunk(k));
+  };
+  return blocks;
+}
+
+StreamedInputs::StreamedInputs(const StreamedCounts& counts, const preprocess::Preprocessor& preprocessor,
+                               GeneAlignment alignment)
+    : counts_(&counts), preprocessor_(&preprocessor), alignment_(std::move(alignment)),
+      chunk_of_(static_cast<size_t>(counts.size()), 0), planned_(static_cast<size_t>(counts.size()), 0) {
+  const auto& chunks = counts.chunks();
+  for (size_t k = 0; k < chunks.size(); ++k)
+    for (int64_t p : chunks.positions[k]) chunk_of_[p] = static_cast<int64_t>(k);
+}
+
+void StreamedInputs::plan(std::span<const int64_t> positions) {
+  for (int64_t p : positions) planned_[p] = 1;
+}
+
+void StreamedInputs::read(size_t chunk) {
+  const auto& positions = counts_->chunks().positions[chunk];
+  std::vector<int64_t> wanted, local;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    if (planned_[positions[i]] && !rows_.count(positions[i])) {
+      wanted.push_back(positions[i]);
+      local.push_back(static_cast<int64_t>(i));
+    }
+  }
+  CsrMatrix block = counts_->read_chunk(chunk).select_rows(local);
+  preprocess::require_counts(block, counts_->source());
+  auto input = preprocessor_->model_input(block, alignment_);
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    Row row;
+    const auto begin = input.log_normalised.indptr[i], end = input.log_normalised.indptr[i + 1];
+    row.genes.assign(input.log_normalised.indices.begin() + begin, input.log_normalised.indices.begin() + end);
+    row.log_normalised.assign(input.log_normalised.data.begin() + begin, input.log_normalised.data.begin() + end);
+    row.counts.assign(input.counts.data.begin() + begin, input.counts.data.begin() + end);
+    row.library = input.library_size[i];
+    rows_.emplace(wanted[i], std::move(row));
+  }
+  ++chunks_read_;
+  peak_ = std::max(peak_, resident());
+}
+
+preprocess::Preprocessor::ModelInput StreamedInputs::fetch(std::span<const int64_t> positions) {
+  preprocess::Preprocessor::ModelInput input;
+  const auto cols = static_cast<int64_t>(preprocessor_->output_genes().size());
+  CsrMatrix& x = input.log_normalised;
+  CsrMatrix& c = input.counts;
+  x.rows = c.rows = static_cast<int64_t>(positions.size());
+  x.cols = c.cols = cols;
+  for (int64_t p : positions) {
+    if (!planned_[p]) fail("internal: cell {} fetched from the stream without being planned", p);
+    auto it = rows_.find(p);
+    if (it == rows_.end()) {
+      read(static_cast<size_t>(chunk_of_[p]));
+      it = rows_.find(p);
+    }
+    // Each cell is dropped as soon as it is copied out, before the next chunk comes in.
+    Row& row = it->second;
+    x.indices.insert(x.indices.end(), row.genes.begin(), row.genes.end());
+    x.data.insert(x.data.end(), row.log_normalised.begin(), row.log_normalised.end());
+    c.data.insert(c.data.end(), row.counts.begin(), row.counts.end());
+    x.indptr.push_back(static_cast<int64_t>(x.indices.size()));
+    input.library_size.push_back(row.library);
+    planned_[p] = 0;
+    rows_.erase(it);
+  }
+  c.indices = x.indices;
+  c.indptr = x.indptr;
+  return input;
+}
+
+}  // namespace marrow::workflow

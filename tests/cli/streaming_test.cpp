@@ -1,0 +1,124 @@
+// Out-of-core training and embedding from the command line: `pretrain ae --stream` learns (loss goes
+// down) while holding no more cells than the chunk and shuffle buffer allow, `embed --stream` gives
+// the in-memory embedding exactly, two data-parallel ranks stream their own chunks, and what cannot
+// be streamed is refused with a clear error.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <unistd.h>
+
+#include "marrow/io/h5ad_reader.hpp"
+#include "support.hpp"
+
+namespace marrow {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::vector<nlohmann::json> metrics(const std::string& path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+class Streaming : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto r = test::run_marrow(fmt::format("simulate --cells 3000 --genes 300 --seed 2 --out {}", dir / "sim.h5ad"));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+  test::TempDir dir;
+  const std::string train = " --latent 16 --hidden 128 --batch-size 64 --patience 0 --validation-fraction 0.1 --seed 1";
+};
+
+TEST_F(Streaming, PretrainingStreamsTheFileWithBoundedMemoryAndLearns) {
+  auto r = test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + train + " --epochs 4" +
+                            " --stream --chunk-cells 256 --shuffle-buffer 512 --metrics " + dir / "m.jsonl" + " --out " + dir / "s.marrow");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto m = metrics(dir / "m.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_LT(m.back()["train_loss"].get<double>(), 0.9 * m.front()["train_loss"].get<double>());
+  EXPECT_LT(m.back()["validation_loss"].get<double>(), m.front()["validation_loss"].get<double>());
+  std::smatch held;
+  ASSERT_TRUE(std::regex_search(r.output, held, std::regex("at most ([0-9]+) training cells held at once"))) << r.output;
+  EXPECT_LE(std::stoi(held[1]), 512 + 256);
+  EXPECT_GT(std::stoi(held[1]), 0);
+  // The preprocessing equals the one fitted in memory on the same training cells.
+  auto whole = test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + train + " --epochs 1 --out " + dir / "m.marrow");
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  auto summary = [](const std::string& output) {
+    std::smatch m;
+    std::regex_search(output, m, std::regex("QC keeps [^\\n]*"));
+    return m.str();
+  };
+  EXPECT_EQ(summary(r.output), summary(whole.output));
+}
+
+TEST_F(Streaming, StreamedEmbeddingEqualsTheInMemoryOne) {
+  ASSERT_EQ(test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + train + " --epochs 1 --out " + dir / "m.marrow").exit_code, 0);
+  auto a = test::run_marrow("embed -m " + dir / "m.marrow" + " --data " + dir / "sim.h5ad" + " --stream --chunk-cells 300 -o " + dir / "a.h5ad");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  auto b = test::run_marrow("embed -m " + dir / "m.marrow" + " --data " + dir / "sim.h5ad" + " -o " + dir / "b.h5ad");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  DenseMatrix x = io::read_obsm(dir / "a.h5ad", "X_marrow"), y = io::read_obsm(dir / "b.h5ad", "X_marrow");
+  ASSERT_EQ(x.rows, 3000);
+  EXPECT_EQ(x.values, y.values);
+
+  auto cells = test::run_marrow("embed -m " + dir / "m.marrow" + " --data " + dir / "sim.h5ad" +
+                                " --stream --cells lineage=progenitor -o " + dir / "c.h5ad");
+  EXPECT_EQ(cells.exit_code, 2);
+  EXPECT_NE(cells.output.find("Select the cells in a separate file first"), std::string::npos) << cells.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "c.h5ad"));
+}
+
+TEST_F(Streaming, WhatCannotBeStreamedIsRefused) {
+  auto csc = test::run_marrow("pretrain ae --data " + test::fixture("csc_f64.h5ad") + " --stream --out " + dir / "x.marrow");
+  EXPECT_EQ(csc.exit_code, 2);
+  EXPECT_NE(csc.output.find("column-compressed (CSC)"), std::string::npos) << csc.output;
+  auto tenx = test::run_marrow("pretrain ae --data " + test::fixture("tenx_v3.h5") + " --stream --out " + dir / "x.marrow");
+  EXPECT_EQ(tenx.exit_code, 2);
+  EXPECT_NE(tenx.output.find("--stream reads .h5ad files"), std::string::npos) << tenx.output;
+  auto zero = test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + " --stream --chunk-cells 0 --out " + dir / "x.marrow");
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.marrow"));
+}
+
+TEST_F(Streaming, TwoRanksEachStreamTheirOwnChunks) {
+  const int port = 21000 + static_cast<int>(getpid() % 20000);
+  const std::string args = "pretrain ae --data " + dir / "sim.h5ad" + train + " --epochs 4 --stream --chunk-cells 200 --shuffle-buffer 400";
+  std::string command = fmt::format(
+      "cd {0} && (RANK=1 WORLD_SIZE=2 MASTER_PORT={1} {2} {3} --out two.marrow > rank1.log 2>&1 & "
+      "RANK=0 WORLD_SIZE=2 MASTER_PORT={1} {2} {3} --metrics two.jsonl --out two.marrow > rank0.log 2>&1; echo $? > rank0.rc; wait)",
+      dir.path().string(), port, MARROW_BINARY, args);
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  ASSERT_EQ(read_text(dir / "rank0.rc"), "0\n") << read_text(dir / "rank0.log") << read_text(dir / "rank1.log");
+  ASSERT_TRUE(std::filesystem::exists(dir / "two.marrow"));
+  auto m = metrics(dir / "two.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_LT(m.back()["train_loss"].get<double>(), 0.9 * m.front()["train_loss"].get<double>());
+  // 2,700 training cells in 15 chunks of 200 rows: each rank reads about half of them each epoch
+  // (one process reads all 15).
+  std::smatch read;
+  std::string text = read_text(dir / "rank0.log");
+  ASSERT_TRUE(std::regex_search(text, read, std::regex("per rank: ([0-9]+), ([0-9]+)\\)"))) << text;
+  for (int r : {1, 2}) {
+    EXPECT_GE(std::stoi(read[r]), 4 * 7) << "rank " << r - 1;
+    EXPECT_LE(std::stoi(read[r]), 4 * 9) << "rank " << r - 1;
+  }
+}
+
+}  // namespace
+}  // namespace marrow
