@@ -83,7 +83,7 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("--key", o->key, "obsm key of the embedding")->capture_default_str();
   cmd->add_flag("--case-insensitive", o->case_insensitive, "Match gene names ignoring case");
   cmd->add_option("--device", o->device, "Embed on cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_flag("--stream", o->stream, "Read the .h5ad a chunk of rows at a time (autoencoder models; whole file)");
+  cmd->add_flag("--stream", o->stream, "Read the .h5ad a chunk of rows at a time (the whole file; no --cells)");
   cmd->add_option("--chunk-cells", o->chunk_cells, "With --stream: rows read at a time")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->parse_complete_callback([o] { runtime::check_device(o->device); });
   cmd->add_option("--out,-o", o->out, "Output .h5ad")->required();

@@ -1,7 +1,7 @@
-// Out-of-core training and embedding from the command line: `pretrain ae --stream` learns (loss goes
-// down) while holding no more cells than the chunk and shuffle buffer allow, `embed --stream` gives
-// the in-memory embedding exactly, two data-parallel ranks stream their own chunks, and what cannot
-// be streamed is refused with a clear error.
+// Out-of-core training and embedding from the command line: `pretrain ae --stream` and `pretrain
+// exceiver --stream` learn (loss goes down) while holding no more cells than the chunk and shuffle
+// buffer allow, `embed --stream` gives the in-memory embedding, two data-parallel ranks stream their
+// own chunks, and what cannot be streamed is refused with a clear error.
 #include <gtest/gtest.h>
 
 #include <fmt/format.h>
@@ -82,6 +82,33 @@ TEST_F(Streaming, StreamedEmbeddingEqualsTheInMemoryOne) {
   EXPECT_EQ(cells.exit_code, 2);
   EXPECT_NE(cells.output.find("Select the cells in a separate file first"), std::string::npos) << cells.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "c.h5ad"));
+}
+
+TEST_F(Streaming, TheGeneModelPretrainsAndEmbedsFromAStream) {
+  const std::string args = "pretrain exceiver --data " + dir / "sim.h5ad" +
+                           " --dim 16 --latents 8 --heads 2 --batch-size 32 --patience 0 --validation-fraction 0.1 --seed 1 --epochs 3";
+  auto r = test::run_marrow(args + " --stream --chunk-cells 256 --shuffle-buffer 512 --metrics " + dir / "x.jsonl" + " --out " + dir / "x.marrow");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto m = metrics(dir / "x.jsonl");
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_LT(m.back()["train_loss"].get<double>(), m.front()["train_loss"].get<double>());
+  EXPECT_LT(m.back()["validation_loss"].get<double>(), m.front()["validation_loss"].get<double>());
+  std::smatch held;
+  ASSERT_TRUE(std::regex_search(r.output, held, std::regex("at most ([0-9]+) training cells held at once"))) << r.output;
+  EXPECT_LE(std::stoi(held[1]), 512 + 256);
+
+  auto a = test::run_marrow("embed -m " + dir / "x.marrow" + " --data " + dir / "sim.h5ad" + " --stream --chunk-cells 300 -o " + dir / "a.h5ad");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  auto b = test::run_marrow("embed -m " + dir / "x.marrow" + " --data " + dir / "sim.h5ad" + " -o " + dir / "b.h5ad");
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  DenseMatrix x = io::read_obsm(dir / "a.h5ad", "X_marrow"), y = io::read_obsm(dir / "b.h5ad", "X_marrow");
+  ASSERT_EQ(x.rows, 3000);
+  ASSERT_EQ(x.values.size(), y.values.size());
+  for (size_t i = 0; i < x.values.size(); ++i) ASSERT_NEAR(x.values[i], y.values[i], 1e-5) << i;
+
+  auto two = test::run_marrow("pretrain exceiver --data " + dir / "sim.h5ad" + " --data " + dir / "sim.h5ad" + " --stream --out " + dir / "y.marrow");
+  EXPECT_EQ(two.exit_code, 2);
+  EXPECT_NE(two.output.find("--stream reads one file"), std::string::npos) << two.output;
 }
 
 TEST_F(Streaming, WhatCannotBeStreamedIsRefused) {

@@ -185,7 +185,10 @@ TEST(StreamedCells, InputsServedInStreamOrderEqualTheInMemoryInputs) {
   AnnData whole = sim.data.select_cells(file.rows);
   auto preprocessor = preprocess::Preprocessor::fit(whole, options);
   auto expected = preprocessor.model_input(whole);
-  workflow::StreamedInputs inputs(counts, preprocessor, preprocessor.qc_genes().align(file.var, {}, sim.path));
+  GeneAlignment alignment = preprocessor.qc_genes().align(file.var, {}, sim.path);
+  workflow::StreamedInputs inputs(
+      counts, [&](const CsrMatrix& block, std::span<const int64_t>) { return preprocessor.model_input(block, alignment); },
+      static_cast<int64_t>(preprocessor.output_genes().size()));
   std::vector<int64_t> order = stream_order(counts.chunks(), StreamOptions{50, 120}, 32, 1, 3);
   inputs.plan(order);
   for (size_t start = 0; start < order.size(); start += 32) {

@@ -74,36 +74,48 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
 
 // Per-gene mean of the log-normalised values over the cells whose panel has the gene, and over the
 // cells that express it.
-std::pair<torch::Tensor, torch::Tensor> gene_value_means(const preprocess::TokenCells& cells, int64_t n_genes) {
-  std::vector<double> sum(static_cast<size_t>(n_genes), 0.0), n(static_cast<size_t>(n_genes), 0.0),
-      expressing(static_cast<size_t>(n_genes), 0.0);
-  std::vector<int64_t> cells_per_panel(cells.panels.size(), 0);
-  for (int32_t p : cells.panel_of_cell) ++cells_per_panel[p];
-  for (size_t p = 0; p < cells.panels.size(); ++p)
-    for (int32_t g : cells.panels[p]) n[g] += static_cast<double>(cells_per_panel[p]);
-  const CsrMatrix& v = cells.values;
+GeneValueSums::GeneValueSums(int64_t n_genes)
+    : sum(static_cast<size_t>(n_genes), 0.0), cells(static_cast<size_t>(n_genes), 0.0), expressing(static_cast<size_t>(n_genes), 0.0) {}
+
+void GeneValueSums::add(const preprocess::TokenCells& block) {
+  std::vector<int64_t> cells_per_panel(block.panels.size(), 0);
+  for (int32_t p : block.panel_of_cell) ++cells_per_panel[p];
+  for (size_t p = 0; p < block.panels.size(); ++p)
+    for (int32_t g : block.panels[p]) cells[g] += static_cast<double>(cells_per_panel[p]);
+  const CsrMatrix& v = block.values;
   for (int64_t k = 0; k < v.nnz(); ++k) {
     sum[v.indices[k]] += v.data[k];
     expressing[v.indices[k]] += v.data[k] > 0;
   }
+}
+
+std::pair<torch::Tensor, torch::Tensor> GeneValueSums::means() const {
+  const auto n_genes = static_cast<int64_t>(sum.size());
   torch::Tensor all = torch::zeros({n_genes}), expressed = torch::zeros({n_genes});
   auto a = all.accessor<float, 1>();
   auto e = expressed.accessor<float, 1>();
   for (int64_t g = 0; g < n_genes; ++g) {
-    a[g] = n[g] > 0 ? static_cast<float>(sum[g] / n[g]) : 0.0f;
+    a[g] = cells[g] > 0 ? static_cast<float>(sum[g] / cells[g]) : 0.0f;
     e[g] = expressing[g] > 0 ? static_cast<float>(sum[g] / expressing[g]) : 0.0f;
   }
   return {all, expressed};
 }
 
+std::pair<torch::Tensor, torch::Tensor> gene_value_means(const preprocess::TokenCells& cells, int64_t n_genes) {
+  GeneValueSums sums(n_genes);
+  sums.add(cells);
+  return sums.means();
+}
+
 std::vector<CellExample> training_examples(const preprocess::TokenCells& cells, const std::vector<int64_t>& rows,
-                                           const MaskingOptions& masking) {
+                                           const MaskingOptions& masking, const std::vector<int64_t>* ids) {
   const uint64_t base = static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64).item<int64_t>());
   std::vector<CellExample> examples;
   examples.reserve(rows.size());
-  for (int64_t r : rows) {
-    Rng rng(base ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(r + 1)));
-    examples.push_back(make_example(cells, r, masking, rng));
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t id = ids ? (*ids)[i] : rows[i];
+    Rng rng(base ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(id + 1)));
+    examples.push_back(make_example(cells, rows[i], masking, rng));
   }
   return examples;
 }

@@ -34,12 +34,22 @@ CellExample make_example(const preprocess::TokenCells& cells, int64_t row, const
 // Per gene of the vocabulary: the mean log-normalised value over the cells whose panel has the gene
 // (zeros included), and over the cells that express it (the imputation baselines a model keeps).
 std::pair<torch::Tensor, torch::Tensor> gene_value_means(const preprocess::TokenCells& cells, int64_t n_genes);
+// The same summed over blocks of cells (streaming): add every block, sum over data-parallel ranks
+// (the three vectors, elementwise), then means().
+struct GeneValueSums {
+  std::vector<double> sum, cells, expressing;  // per gene
+  explicit GeneValueSums(int64_t n_genes);
+  void add(const preprocess::TokenCells& cells);
+  std::pair<torch::Tensor, torch::Tensor> means() const;
+};
 
 // Training examples of these rows with fresh masks. The masks come from torch's generator (which
 // the trainer seeds per epoch, so a resumed run draws the same masks) and are drawn per row, so a
 // cell's mask does not depend on which other cells share its batch or rank.
+// ids: what each cell's mask is seeded from where rows are not the cells' lasting positions
+// (streamed batches are fetched as rows 0..k-1); null = the rows themselves.
 std::vector<CellExample> training_examples(const preprocess::TokenCells& cells, const std::vector<int64_t>& rows,
-                                           const MaskingOptions& masking);
+                                           const MaskingOptions& masking, const std::vector<int64_t>* ids = nullptr);
 
 // Pads examples to their longest token set and query list. count_targets: targets are raw counts.
 TokenBatch to_batch(const std::vector<CellExample>& examples, bool count_targets);

@@ -85,18 +85,23 @@ GeneVocabulary union_vocabulary(const std::vector<const AnnData*>& files) {
 }
 
 TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, double target_sum, const AlignOptions& align) {
-  GeneAlignment alignment = vocabulary.align(data.var, align, data.source);
+  return tokenize(data.X, vocabulary.align(data.var, align, data.source), vocabulary.size(), target_sum, data.source,
+                  [&](int64_t i) { return data.cell_names()[i]; });
+}
+
+TokenCells tokenize(const CsrMatrix& counts, const GeneAlignment& alignment, int64_t vocabulary_size, double target_sum,
+                    const std::string& source, const std::function<std::string(int64_t)>& cell_name) {
   TokenCells t;
   // The library is the cell's total over every gene of its file, as normalize_total uses it.
-  t.library = data.X.row_sums();
+  t.library = counts.row_sums();
   for (size_t i = 0; i < t.library.size(); ++i)
     if (!std::isfinite(t.library[i]) || t.library[i] < 0)
-      fail("{}: cell {} has a negative or non-finite total count; token models need raw counts", data.source, data.cell_names()[i]);
-  CsrMatrix normalised = data.X;
+      fail("{}: cell {} has a negative or non-finite total count; token models need raw counts", source, cell_name(static_cast<int64_t>(i)));
+  CsrMatrix normalised = counts;
   normalize_total(normalised, target_sum, t.library);
   log1p(normalised);
-  t.values = normalised.remap_columns(alignment.vocabulary_index, vocabulary.size());
-  t.counts = data.X.remap_columns(alignment.vocabulary_index, vocabulary.size());
+  t.values = normalised.remap_columns(alignment.vocabulary_index, vocabulary_size);
+  t.counts = counts.remap_columns(alignment.vocabulary_index, vocabulary_size);
   // A cell without a single expressed vocabulary gene has no tokens: nothing to encode or mask.
   std::vector<int64_t> with_tokens = t.rows_with_tokens();
   const int64_t empty = t.values.rows - static_cast<int64_t>(with_tokens.size());
@@ -105,14 +110,14 @@ TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, doubl
   if (empty > 0)
     fail("{}: {} cell{} no expressed gene of the model's vocabulary (first: '{}'); select cells with counts "
          "(e.g. --cells \"n_genes>0\") or check the gene names",
-         data.source, empty, empty == 1 ? " has" : "s have", data.cell_names()[first_empty]);
+         source, empty, empty == 1 ? " has" : "s have", cell_name(first_empty));
   std::vector<int32_t> panel;
   for (int32_t v : alignment.vocabulary_index)
     if (v >= 0) panel.push_back(v);
   std::sort(panel.begin(), panel.end());
   panel.erase(std::unique(panel.begin(), panel.end()), panel.end());
   t.panels = {std::move(panel)};
-  t.panel_of_cell.assign(static_cast<size_t>(data.n_cells()), 0);
+  t.panel_of_cell.assign(static_cast<size_t>(counts.rows), 0);
   return t;
 }
 

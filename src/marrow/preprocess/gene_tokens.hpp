@@ -4,6 +4,7 @@
 // gene outside a cell's panel is unknown for that cell, never a zero. Values are log-normalised
 // over the file's own genes (normalize_total to target_sum, then log1p), raw counts kept beside
 // them for the count losses.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -36,5 +37,9 @@ GeneVocabulary union_vocabulary(const std::vector<const AnnData*>& files);
 // Tokens of `data` (raw counts) over `vocabulary`, aligned by name (AlignOptions as embed uses).
 TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, double target_sum = 1e4,
                     const AlignOptions& align = {});
+// The same for counts whose genes are already aligned (blocks of one file share an alignment);
+// cell_name(i) names row i in errors.
+TokenCells tokenize(const CsrMatrix& counts, const GeneAlignment& alignment, int64_t vocabulary_size, double target_sum,
+                    const std::string& source, const std::function<std::string(int64_t)>& cell_name);
 
 }  // namespace marrow::preprocess

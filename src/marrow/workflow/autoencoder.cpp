@@ -140,6 +140,10 @@ Corpus streamed_corpus(const PretrainOptions& options) {
   };
   auto train = std::make_shared<StreamedCounts>(*file, file_rows(corpus.parts.train), stream.chunk_cells);
   auto validation = std::make_shared<StreamedCounts>(*file, file_rows(corpus.parts.validation), stream.chunk_cells);
+  // The cell table has served (selection, split): its memory goes back before the buffer fills, so
+  // that what a streamed run holds per cell of the file is a few integers.
+  file->obs = DataFrame{};
+  file->rows = {};
   std::shared_ptr<runtime::Distributed> group = options.train.distributed;
   const int rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
 
@@ -159,7 +163,12 @@ Corpus streamed_corpus(const PretrainOptions& options) {
     corpus.density = sample.log_normalised.density();
   }
 
-  auto train_inputs = std::make_shared<StreamedInputs>(*train, *preprocessor, alignment);
+  const bool counts = options.model.loss != models::ReconstructionLoss::Mse;  // count losses read raw counts
+  const ChunkTransform transform = [preprocessor, alignment](const CsrMatrix& block, std::span<const int64_t>) {
+    return preprocessor->model_input(block, alignment);
+  };
+  const auto genes = static_cast<int64_t>(preprocessor->output_genes().size());
+  auto train_inputs = std::make_shared<StreamedInputs>(*train, transform, genes, counts);
   const int64_t batch_size = options.train.batch_size;
   const uint64_t seed = options.train.seed;
   corpus.order = [=](int epoch) {
@@ -171,7 +180,7 @@ Corpus streamed_corpus(const PretrainOptions& options) {
     auto input = train_inputs->fetch(rows);
     return make_batch(*preprocessor, input, iota_rows(rows.size()), layout);
   };
-  auto validation_inputs = std::make_shared<StreamedInputs>(*validation, *preprocessor, alignment);
+  auto validation_inputs = std::make_shared<StreamedInputs>(*validation, transform, genes, counts);
   corpus.validation = [=](const BatchLayout& layout, const CellLoss& loss) {
     std::vector<int64_t> mine;  // this rank's validation chunks, in file order
     for (size_t k : rank_chunks(validation->chunks().size(), rank, world))
@@ -269,6 +278,13 @@ void write_embedding(const EmbedOptions& options, const AnnData& data, DenseMatr
   write_results(options.data, data, additions, options.out);
 }
 
+// embed --stream writes a copy of the whole input with the embedding added.
+void check_streamed_embedding(const EmbedOptions& options) {
+  if (!options.data.cells.empty())
+    fail("embed --stream writes a copy of the whole input file with the embedding added; --cells would need the "
+         "selected cells' matrix written out whole. Select the cells in a separate file first, or drop --stream");
+}
+
 }  // namespace
 
 int64_t embed(const EmbedOptions& options) {
@@ -276,10 +292,22 @@ int64_t embed(const EmbedOptions& options) {
   check_output_directory(options.out);
   models::ModelHeader header = models::read_model_header(options.model);
   if (header.kind == "exceiver") {
-    if (options.stream) fail("embed --stream reads autoencoder models; an exceiver model embeds from memory (drop --stream)");
+    int64_t genes = header.meta.contains("vocabulary") ? static_cast<int64_t>(header.meta["vocabulary"].size()) : 0;
+    if (options.stream) {
+      check_streamed_embedding(options);
+      StreamedFile file = open_streamed(options.data);
+      StreamedCounts cells(file, file.rows, options.chunk_cells);
+      DenseMatrix embedding = exceiver_embed(
+          options.model, file.var, file.path, cells.size(),
+          [&](const CountBlockVisitor& visit) {
+            for (size_t k = 0; k < cells.chunks().size(); ++k) visit(cells.read_chunk(k), cells.chunks().positions[k]);
+          },
+          [&](int64_t row) { return file.obs.index[row]; }, options.case_insensitive, 256, options.device);
+      write_embedding(options, AnnData{}, std::move(embedding), header.meta, genes);
+      return cells.size();
+    }
     AnnData data = load_cells(options.data);
     DenseMatrix embedding = exceiver_embed(options.model, data, options.case_insensitive, 256, options.device);
-    int64_t genes = header.meta.contains("vocabulary") ? static_cast<int64_t>(header.meta["vocabulary"].size()) : 0;
     write_embedding(options, data, std::move(embedding), header.meta, genes);
     return data.n_cells();
   }
@@ -317,9 +345,7 @@ int64_t embed(const EmbedOptions& options) {
   const auto genes = static_cast<int64_t>(preprocessor.output_genes().size());
 
   if (options.stream) {
-    if (!options.data.cells.empty())
-      fail("embed --stream writes a copy of the whole input file with the embedding added; --cells would need the "
-           "selected cells' matrix written out whole. Select the cells in a separate file first, or drop --stream");
+    check_streamed_embedding(options);
     StreamedFile file = open_streamed(options.data);
     StreamedCounts cells(file, file.rows, options.chunk_cells);
     GeneAlignment alignment = preprocessor.qc_genes().align(file.var, align, file.path);

@@ -1,7 +1,9 @@
 #include "marrow/workflow/exceiver.hpp"
 
 #include <spdlog/spdlog.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +22,7 @@
 #include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/autoencoder.hpp"
+#include "marrow/workflow/streamed_cells.hpp"
 
 namespace marrow::workflow {
 
@@ -91,13 +94,26 @@ nlohmann::json exceiver_meta(const models::ExceiverOptions& model, const GeneVoc
            {{"max_tokens", masking.max_tokens}, {"mask_fraction", masking.mask_fraction}, {"unexpressed_ratio", masking.unexpressed_ratio}}}};
 }
 
-PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
-  if (o.out.empty()) fail("pretrain exceiver: --out is required");
-  if (o.files.empty()) fail("pretrain exceiver: give at least one --data file");
-  check_output_directory(o.out);
-  if (o.masking.mask_fraction <= 0 || o.masking.mask_fraction >= 1)
-    fail("--mask-fraction must be in (0, 1), got {}", o.masking.mask_fraction);
+namespace {
 
+using TokenLoss = std::function<torch::Tensor(const models::TokenBatch&)>;
+
+// Where gene-model pretraining reads its cells from: memory (one or more files) or one file a chunk
+// at a time. Training rows are positions 0..n_train-1.
+struct TokenCorpus {
+  GeneVocabulary vocabulary;
+  Parts first_parts;
+  int64_t n_train = 0, n_validation = 0;
+  std::pair<torch::Tensor, torch::Tensor> value_means;  // the imputation baselines the model keeps
+  // Training examples of these rows with fresh masks (from torch's generator, per cell).
+  std::function<std::vector<models::CellExample>(const std::vector<int64_t>&)> train_examples;
+  // Mean loss over the validation cells (fixed masks), in batches; called in eval mode.
+  std::function<double(const TokenLoss&)> validation;
+  train::EpochOrder order;
+  std::function<void()> report;
+};
+
+TokenCorpus in_memory_tokens(const ExceiverPretrainOptions& o) {
   // Load every file, then build the vocabulary as the union of their genes.
   std::vector<AnnData> files;
   for (const std::string& path : o.files) {
@@ -107,81 +123,222 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   }
   std::vector<const AnnData*> pointers;
   for (const AnnData& f : files) pointers.push_back(&f);
-  GeneVocabulary vocabulary = preprocess::union_vocabulary(pointers);
+  TokenCorpus corpus;
+  corpus.vocabulary = preprocess::union_vocabulary(pointers);
 
-  preprocess::TokenCells train_cells, validation_cells;
-  Parts first_parts;
+  auto train_cells = std::make_shared<preprocess::TokenCells>();
+  preprocess::TokenCells validation_cells;
   for (size_t i = 0; i < files.size(); ++i) {
     SplitChoice choice = o.split;
     if (i > 0) choice = SplitChoice{"", "", "", 0.0, o.split.validation_fraction, o.split.seed};
     Parts parts = resolve_parts(files[i].obs, choice, o.files[i]);
-    preprocess::TokenCells cells = preprocess::tokenize(files[i], vocabulary, o.target_sum);
-    train_cells.append(cells.select_cells(parts.train));
+    preprocess::TokenCells cells = preprocess::tokenize(files[i], corpus.vocabulary, o.target_sum);
+    train_cells->append(cells.select_cells(parts.train));
     validation_cells.append(cells.select_cells(parts.validation));
     spdlog::info("{}: {} training and {} validation cells, {} of {} vocabulary genes measured", o.files[i], parts.train.size(),
-                 parts.validation.size(), cells.panels[0].size(), vocabulary.size());
-    if (i == 0) first_parts = std::move(parts);
+                 parts.validation.size(), cells.panels[0].size(), corpus.vocabulary.size());
+    if (i == 0) corpus.first_parts = std::move(parts);
   }
-  if (train_cells.n_cells() == 0) fail("pretrain exceiver: no training cells");
+  corpus.n_train = train_cells->n_cells();
+  corpus.n_validation = validation_cells.n_cells();
+  if (corpus.n_train > 0) corpus.value_means = models::gene_value_means(*train_cells, corpus.vocabulary.size());
+  const models::MaskingOptions masking = o.masking;
+  corpus.train_examples = [train_cells, masking](const std::vector<int64_t>& rows) {
+    return models::training_examples(*train_cells, rows, masking);
+  };
+  // Validation masks are drawn once, so every epoch is scored on the same hidden genes.
+  auto examples = std::make_shared<std::vector<models::CellExample>>();
+  Rng rng(o.train.seed ^ 0x5eedULL);
+  for (int64_t r = 0; r < validation_cells.n_cells(); ++r) examples->push_back(models::make_example(validation_cells, r, o.masking, rng));
+  const bool counts = count_loss(o.model);
+  corpus.validation = [examples, counts](const TokenLoss& loss) {
+    double total = 0;
+    for (size_t start = 0; start < examples->size(); start += 256) {
+      std::vector<models::CellExample> batch(examples->begin() + static_cast<std::ptrdiff_t>(start),
+                                             examples->begin() + static_cast<std::ptrdiff_t>(std::min(examples->size(), start + 256)));
+      total += loss(models::to_batch(batch, counts)).item<double>() * static_cast<double>(batch.size());
+    }
+    return total / static_cast<double>(examples->size());
+  };
+  return corpus;
+}
+
+TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
+  if (o.files.size() != 1)
+    fail("pretrain exceiver --stream reads one file (got {}); train on several files from memory, or concatenate them first",
+         o.files.size());
+  const StreamOptions& stream = o.streaming;
+  if (stream.chunk_cells <= 0 || stream.shuffle_buffer <= 0)
+    fail("--chunk-cells and --shuffle-buffer must be positive (got {} and {})", stream.chunk_cells, stream.shuffle_buffer);
+  DataSpec spec = o.data;
+  spec.path = o.files.front();
+  auto file = std::make_shared<StreamedFile>(open_streamed(spec));
+  TokenCorpus corpus;
+  corpus.first_parts = resolve_parts(file->obs, o.split, spec.path);
+  auto file_rows = [&](const std::vector<int64_t>& part) {
+    std::vector<int64_t> rows;
+    for (int64_t i : part) rows.push_back(file->rows[i]);
+    return rows;
+  };
+  auto train = std::make_shared<StreamedCounts>(*file, file_rows(corpus.first_parts.train), stream.chunk_cells);
+  auto validation = std::make_shared<StreamedCounts>(*file, file_rows(corpus.first_parts.validation), stream.chunk_cells);
+  file->obs = DataFrame{};  // released before the buffer fills (see pretrain ae --stream)
+  file->rows = {};
+  corpus.n_train = train->size();
+  corpus.n_validation = validation->size();
+  if (corpus.n_train == 0) fail("pretrain exceiver: no training cells");
+  {
+    AnnData genes;
+    genes.var = file->var;
+    corpus.vocabulary = preprocess::union_vocabulary({&genes});
+  }
+  const GeneAlignment alignment = corpus.vocabulary.align(file->var, {}, file->path);
+  const int64_t n_vocab = corpus.vocabulary.size();
+  const double target_sum = o.target_sum;
+  const std::string source = file->path;
+  auto tokens_of = [alignment, n_vocab, target_sum, source](const CsrMatrix& block, std::span<const int64_t> rows) {
+    std::vector<int64_t> named(rows.begin(), rows.end());
+    return preprocess::tokenize(block, alignment, n_vocab, target_sum, source,
+                                [named](int64_t i) { return fmt::format("file row {}", named[i]); });
+  };
+  const ChunkTransform transform = [tokens_of](const CsrMatrix& block, std::span<const int64_t> rows) {
+    preprocess::TokenCells t = tokens_of(block, rows);
+    return StreamedRows{std::move(t.values), std::move(t.counts), std::move(t.library)};
+  };
+  std::shared_ptr<runtime::Distributed> group = o.train.distributed;
+  const int rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
+
+  // One pass for the gene value means (each rank its own chunks, summed over ranks).
+  models::GeneValueSums sums(n_vocab);
+  std::vector<int32_t> panel;
+  for (size_t k : rank_chunks(train->chunks().size(), rank, world)) {
+    std::vector<int64_t> rows;
+    for (int64_t p : train->chunks().positions[k]) rows.push_back(train->file_row(p));
+    preprocess::TokenCells t = tokens_of(train->read_chunk(k), rows);
+    sums.add(t);
+  }
+  if (group) {
+    group->allreduce_sum(sums.sum);
+    group->allreduce_sum(sums.cells);
+    group->allreduce_sum(sums.expressing);
+  }
+  corpus.value_means = sums.means();
+  for (int32_t v : alignment.vocabulary_index)
+    if (v >= 0) panel.push_back(v);
+  std::sort(panel.begin(), panel.end());
+  spdlog::info("{}: {} training and {} validation cells, {} of {} vocabulary genes measured, streamed in chunks of {}", source,
+               corpus.n_train, corpus.n_validation, panel.size(), n_vocab, stream.chunk_cells);
+  // Fetched rows as token cells of the file's one panel.
+  auto as_tokens = [panel](StreamedRows rows) {
+    preprocess::TokenCells t;
+    t.values = std::move(rows.log_normalised);
+    t.counts = std::move(rows.counts);
+    t.library = std::move(rows.library_size);
+    t.panels = {panel};
+    t.panel_of_cell.assign(static_cast<size_t>(t.values.rows), 0);
+    return t;
+  };
+
+  auto train_inputs = std::make_shared<StreamedInputs>(*train, transform, n_vocab);  // examples read counts
+  const int64_t batch_size = o.train.batch_size;
+  const uint64_t seed = o.train.seed;
+  corpus.order = [=](int epoch) {
+    std::vector<int64_t> order = stream_order(train->chunks(), stream, batch_size, world, seed * 7919ULL + static_cast<uint64_t>(epoch));
+    train_inputs->plan(rank_positions(order, batch_size, rank, world));
+    return order;
+  };
+  const models::MaskingOptions masking = o.masking;
+  corpus.train_examples = [=](const std::vector<int64_t>& rows) {
+    preprocess::TokenCells cells = as_tokens(train_inputs->fetch(rows));
+    return models::training_examples(cells, all_rows(static_cast<int64_t>(rows.size())), masking, &rows);
+  };
+  // Validation: this rank's chunks in file order; each cell's mask is seeded from the seed and its
+  // position, so every epoch scores the same hidden genes.
+  auto validation_inputs = std::make_shared<StreamedInputs>(*validation, transform, n_vocab);
+  const bool counts = count_loss(o.model);
+  corpus.validation = [=](const TokenLoss& loss) {
+    std::vector<int64_t> mine;
+    for (size_t k : rank_chunks(validation->chunks().size(), rank, world))
+      mine.insert(mine.end(), validation->chunks().positions[k].begin(), validation->chunks().positions[k].end());
+    validation_inputs->plan(mine);
+    std::vector<double> sums{0.0, 0.0};  // loss x cells, cells
+    for (size_t start = 0; start < mine.size(); start += 256) {
+      std::span<const int64_t> batch(mine.data() + start, std::min<size_t>(256, mine.size() - start));
+      preprocess::TokenCells cells = as_tokens(validation_inputs->fetch(batch));
+      std::vector<models::CellExample> examples;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        Rng rng((seed ^ 0x5eedULL) ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(batch[i] + 1)));
+        examples.push_back(models::make_example(cells, static_cast<int64_t>(i), masking, rng));
+      }
+      sums[0] += loss(models::to_batch(examples, counts)).item<double>() * static_cast<double>(batch.size());
+      sums[1] += static_cast<double>(batch.size());
+    }
+    if (group) group->allreduce_sum(sums);
+    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
+  };
+  corpus.report = [file, train, validation, train_inputs, stream, group, rank, world] {  // holds the readers
+    std::vector<double> chunks(static_cast<size_t>(world), 0.0);
+    chunks[rank] = static_cast<double>(train_inputs->chunks_read());
+    if (group) group->allreduce_sum(chunks);
+    spdlog::info("streamed {} training chunks (per rank: {}) of up to {} cells; at most {} training cells held at once "
+                 "(shuffle buffer {})",
+                 train_inputs->chunks_read(), fmt::join(chunks, ", "), stream.chunk_cells, train_inputs->peak_resident(),
+                 stream.shuffle_buffer);
+  };
+  return corpus;
+}
+
+}  // namespace
+
+PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
+  if (o.out.empty()) fail("pretrain exceiver: --out is required");
+  if (o.files.empty()) fail("pretrain exceiver: give at least one --data file");
+  check_output_directory(o.out);
+  if (o.masking.mask_fraction <= 0 || o.masking.mask_fraction >= 1)
+    fail("--mask-fraction must be in (0, 1), got {}", o.masking.mask_fraction);
+  TokenCorpus corpus = o.stream ? streamed_tokens(o) : in_memory_tokens(o);
+  if (corpus.n_train == 0) fail("pretrain exceiver: no training cells");
+  const GeneVocabulary& vocabulary = corpus.vocabulary;
 
   models::ExceiverOptions model_options = o.model;
   model_options.n_genes = vocabulary.size();
   torch::manual_seed(o.train.seed);
   models::Exceiver model(model_options);
-  {
-    auto [all, expressed] = models::gene_value_means(train_cells, vocabulary.size());
-    model->gene_mean.copy_(all);
-    model->gene_mean_expressed.copy_(expressed);
-  }
+  model->gene_mean.copy_(corpus.value_means.first);
+  model->gene_mean_expressed.copy_(corpus.value_means.second);
   const bool counts = count_loss(model_options);
   spdlog::info("exceiver: {} genes, dim {}, {} latents, {} heads, {} latent layers, {} values, {} loss; mask {:.0f}% of up to {} tokens",
                vocabulary.size(), model_options.dim, model_options.latents, model_options.heads, model_options.layers,
                model_options.value_mode, models::loss_name(model_options.loss), 100 * o.masking.mask_fraction, o.masking.max_tokens);
 
-  // Validation masks are drawn once, so every epoch is scored on the same hidden genes.
-  std::vector<models::CellExample> validation_examples;
-  {
-    Rng rng(o.train.seed ^ 0x5eedULL);
-    for (int64_t r = 0; r < validation_cells.n_cells(); ++r)
-      validation_examples.push_back(models::make_example(validation_cells, r, o.masking, rng));
-  }
   train::TrainOptions train_options = o.train;
   if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
   if (train_options.label == "train") train_options.label = "pretrain exceiver";
+  const TokenLoss loss = [&](const models::TokenBatch& batch) { return model->loss(batch); };
   train::TrainResult result = train::fit(
-      *model, train_cells.n_cells(),
+      *model, corpus.n_train,
       [&](const std::vector<int64_t>& rows) {
-        std::vector<models::CellExample> examples = models::training_examples(train_cells, rows, o.masking);
-        models::TokenBatch batch = models::to_batch(examples, counts);
+        models::TokenBatch batch = models::to_batch(corpus.train_examples(rows), counts);
         return train::WeightedLoss{model->loss(batch), (~batch.query_padding).sum().item<double>()};
       },
-      validation_examples.empty()
-          ? train::ValidationLoss{}
-          : train::ValidationLoss([&] {
-              return train::evaluate_in_batches(*model, all_rows(static_cast<int64_t>(validation_examples.size())), 256,
-                                                [&](const std::vector<int64_t>& rows) {
-                                                  std::vector<models::CellExample> examples;
-                                                  for (int64_t r : rows) examples.push_back(validation_examples[r]);
-                                                  return model->loss(models::to_batch(examples, counts));
-                                                });
-            }),
-      train_options);
+      corpus.n_validation == 0 ? train::ValidationLoss{} : train::ValidationLoss([&] { return corpus.validation(loss); }),
+      train_options, corpus.order);
+  if (corpus.report) corpus.report();
 
   PretrainSummary summary;
-  summary.train_cells = train_cells.n_cells();
-  summary.validation_cells = validation_cells.n_cells();
+  summary.train_cells = corpus.n_train;
+  summary.validation_cells = corpus.n_validation;
   summary.genes = vocabulary.size();
   summary.epochs_run = result.history.empty() ? 0 : result.history.back().epoch;
   summary.best_epoch = result.best_epoch;
   summary.best_validation = result.best_validation;
   summary.completed = result.completed;
   if (!result.completed) return summary;
-  std::string inputs;
-  for (const auto& f : o.files) inputs += (inputs.empty() ? "" : ",") + f;
   if (o.train.distributed && !o.train.distributed->primary()) return summary;  // rank 0 writes the model
   nlohmann::json meta = exceiver_meta(model_options, vocabulary, o.target_sum, o.masking);
   meta["files"] = o.files;
-  meta["run"] = run_metadata("pretrain exceiver", o.files.front(), o.data.matrix, o.data.cells, o.train, result, first_parts);
+  meta["run"] = run_metadata("pretrain exceiver", o.files.front(), o.data.matrix, o.data.cells, o.train, result, corpus.first_parts);
+  if (o.stream) meta["run"]["streaming"] = {{"chunk_cells", o.streaming.chunk_cells}, {"shuffle_buffer", o.streaming.shuffle_buffer}};
   models::save_model(o.out, kKind, meta, *model);
   std::error_code ec;
   std::filesystem::remove(train_options.checkpoint, ec);
@@ -190,14 +347,37 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
 
 DenseMatrix exceiver_embed(const std::string& path, const AnnData& data, bool case_insensitive, int64_t batch_size,
                            const std::string& device) {
+  return exceiver_embed(
+      path, data.var, data.source, data.n_cells(),
+      [&](const CountBlockVisitor& visit) {
+        std::vector<int64_t> rows = all_rows(data.n_cells());
+        visit(data.X, rows);
+      },
+      [&](int64_t row) { return data.cell_names()[row]; }, case_insensitive, batch_size, device);
+}
+
+DenseMatrix exceiver_embed(const std::string& path, const DataFrame& genes, const std::string& source, int64_t n_cells,
+                           const std::function<void(const CountBlockVisitor&)>& for_each,
+                           const std::function<std::string(int64_t)>& cell_name, bool case_insensitive, int64_t batch_size,
+                           const std::string& device) {
   LoadedExceiver e = load_exceiver(path);
   e.model->to(torch::Device(runtime::check_device(device)));
   AlignOptions align;
   align.case_insensitive = case_insensitive;
-  torch::Tensor z = models::over_whole_cells(e.tokenize(data, align), e.whole_cells(), batch_size, [&](const models::TokenBatch& b) {
-    return models::ExceiverImpl::cell_embedding(e.model->encode(b));
+  const GeneAlignment alignment = e.vocabulary.align(genes, align, source);
+  const int64_t dim = e.model->options().dim;
+  DenseMatrix out{n_cells, dim, std::vector<float>(static_cast<size_t>(n_cells * dim))};
+  for_each([&](const CsrMatrix& counts, std::span<const int64_t> rows) {
+    preprocess::TokenCells cells = preprocess::tokenize(counts, alignment, e.vocabulary.size(), e.target_sum, source,
+                                                        [&](int64_t i) { return cell_name(rows[i]); });
+    torch::Tensor z = models::over_whole_cells(cells, e.whole_cells(), batch_size, [&](const models::TokenBatch& b) {
+      return models::ExceiverImpl::cell_embedding(e.model->encode(b));
+    });
+    z = z.contiguous();
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy(z.data_ptr<float>() + i * dim, z.data_ptr<float>() + (i + 1) * dim, out.values.begin() + rows[i] * dim);
   });
-  return DenseMatrix{z.size(0), z.size(1), std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + z.numel())};
+  return out;
 }
 
 int64_t write_gene_embeddings(const std::string& path, const std::string& out) {

@@ -1,7 +1,9 @@
 #pragma once
 // The masked-expression gene model as library calls: `marrow pretrain exceiver`, its branch of
 // `marrow embed`, `marrow genes` and `marrow impute`.
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,9 @@ struct ExceiverPretrainOptions {
   models::MaskingOptions masking;
   train::TrainOptions train;
   std::string out;
+  // Out-of-core (one .h5ad file): read a chunk of rows at a time, as `pretrain ae --stream` does.
+  bool stream = false;
+  StreamOptions streaming;
 };
 
 PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& options);
@@ -50,6 +55,13 @@ nlohmann::json exceiver_meta(const models::ExceiverOptions& model, const GeneVoc
 // Cell embeddings (cells x dim) of every cell of `data`, and the genes of the model it matched.
 DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool case_insensitive, int64_t batch_size = 256,
                            const std::string& device = "cpu");
+// The same for cells read a block at a time (embed --stream): for_each hands every block of raw
+// counts over `genes` with the embedding rows its cells go to; cell_name(row) names a cell in errors.
+using CountBlockVisitor = std::function<void(const CsrMatrix& counts, std::span<const int64_t> rows)>;
+DenseMatrix exceiver_embed(const std::string& model, const DataFrame& genes, const std::string& source, int64_t n_cells,
+                           const std::function<void(const CountBlockVisitor&)>& for_each,
+                           const std::function<std::string(int64_t)>& cell_name, bool case_insensitive,
+                           int64_t batch_size = 256, const std::string& device = "cpu");
 
 // `marrow genes`: the gene embedding table, as TSV (gene, then dim columns) or .h5ad (varm).
 int64_t write_gene_embeddings(const std::string& model, const std::string& out);

@@ -69,47 +69,89 @@ preprocess::CountBlocks StreamedCounts::blocks(std::vector<size_t> which) const 
   return blocks;
 }
 
-StreamedInputs::StreamedInputs(const StreamedCounts& counts, const preprocess::Preprocessor& preprocessor,
-                               GeneAlignment alignment)
-    : counts_(&counts), preprocessor_(&preprocessor), alignment_(std::move(alignment)),
+StreamedInputs::StreamedInputs(const StreamedCounts& counts, ChunkTransform transform, int64_t cols, bool keep_counts)
+    : counts_(&counts), transform_(std::move(transform)), cols_(cols), keep_counts_(keep_counts),
       chunk_of_(static_cast<size_t>(counts.size()), 0), planned_(static_cast<size_t>(counts.size()), 0) {
   const auto& chunks = counts.chunks();
   for (size_t k = 0; k < chunks.size(); ++k)
     for (int64_t p : chunks.positions[k]) chunk_of_[p] = static_cast<int64_t>(k);
 }
 
+StreamedInputs::~StreamedInputs() {
+  if (pending_.valid()) pending_.wait();
+}
+
 void StreamedInputs::plan(std::span<const int64_t> positions) {
-  for (int64_t p : positions) planned_[p] = 1;
+  if (pending_.valid()) pending_.wait();  // a prefetch of the last plan that was never fetched
+  pending_ = {};
+  pending_chunk_ = SIZE_MAX;
+  schedule_.clear();
+  next_ = 0;
+  std::vector<char> scheduled(counts_->chunks().size(), 0);
+  for (int64_t p : positions) {
+    planned_[p] = 1;
+    auto k = static_cast<size_t>(chunk_of_[p]);
+    if (!rows_.count(p) && !scheduled[k]) {
+      scheduled[k] = 1;
+      schedule_.push_back(k);
+    }
+  }
+  prefetch_next();
+}
+
+StreamedInputs::Loaded StreamedInputs::load(size_t chunk, std::vector<int64_t> wanted) const {
+  const auto& positions = counts_->chunks().positions[chunk];
+  std::vector<int64_t> local;
+  for (size_t i = 0, j = 0; i < positions.size() && j < wanted.size(); ++i)
+    if (positions[i] == wanted[j]) local.push_back(static_cast<int64_t>(i)), ++j;
+  CsrMatrix block = counts_->read_chunk(chunk).select_rows(local);
+  preprocess::require_counts(block, counts_->source());
+  std::vector<int64_t> file_rows;
+  for (int64_t p : wanted) file_rows.push_back(counts_->file_row(p));
+  return Loaded{std::move(wanted), transform_(block, file_rows)};
+}
+
+void StreamedInputs::prefetch_next() {
+  if (next_ >= schedule_.size()) return;
+  size_t chunk = schedule_[next_++];
+  std::vector<int64_t> wanted;  // decided here, on the caller's thread, from the plan
+  for (int64_t p : counts_->chunks().positions[chunk])
+    if (planned_[p] && !rows_.count(p)) wanted.push_back(p);
+  pending_chunk_ = chunk;
+  pending_ = std::async(std::launch::async, [this, chunk, wanted = std::move(wanted)]() mutable {
+    return load(chunk, std::move(wanted));
+  });
 }
 
 void StreamedInputs::read(size_t chunk) {
-  const auto& positions = counts_->chunks().positions[chunk];
-  std::vector<int64_t> wanted, local;
-  for (size_t i = 0; i < positions.size(); ++i) {
-    if (planned_[positions[i]] && !rows_.count(positions[i])) {
-      wanted.push_back(positions[i]);
-      local.push_back(static_cast<int64_t>(i));
-    }
+  Loaded loaded;
+  if (pending_.valid() && pending_chunk_ == chunk) {
+    loaded = pending_.get();
+    pending_chunk_ = SIZE_MAX;
+  } else {  // off the schedule (not planned in this order): read it here
+    std::vector<int64_t> wanted;
+    for (int64_t p : counts_->chunks().positions[chunk])
+      if (planned_[p] && !rows_.count(p)) wanted.push_back(p);
+    loaded = load(chunk, std::move(wanted));
   }
-  CsrMatrix block = counts_->read_chunk(chunk).select_rows(local);
-  preprocess::require_counts(block, counts_->source());
-  auto input = preprocessor_->model_input(block, alignment_);
-  for (size_t i = 0; i < wanted.size(); ++i) {
+  const StreamedRows& input = loaded.rows;
+  for (size_t i = 0; i < loaded.positions.size(); ++i) {
     Row row;
     const auto begin = input.log_normalised.indptr[i], end = input.log_normalised.indptr[i + 1];
     row.genes.assign(input.log_normalised.indices.begin() + begin, input.log_normalised.indices.begin() + end);
     row.log_normalised.assign(input.log_normalised.data.begin() + begin, input.log_normalised.data.begin() + end);
-    row.counts.assign(input.counts.data.begin() + begin, input.counts.data.begin() + end);
+    if (keep_counts_) row.counts.assign(input.counts.data.begin() + begin, input.counts.data.begin() + end);
     row.library = input.library_size[i];
-    rows_.emplace(wanted[i], std::move(row));
+    rows_.emplace(loaded.positions[i], std::move(row));
   }
   ++chunks_read_;
   peak_ = std::max(peak_, resident());
+  if (!pending_.valid()) prefetch_next();
 }
 
-preprocess::Preprocessor::ModelInput StreamedInputs::fetch(std::span<const int64_t> positions) {
-  preprocess::Preprocessor::ModelInput input;
-  const auto cols = static_cast<int64_t>(preprocessor_->output_genes().size());
+StreamedRows StreamedInputs::fetch(std::span<const int64_t> positions) {
+  StreamedRows input;
+  const int64_t cols = cols_;
   CsrMatrix& x = input.log_normalised;
   CsrMatrix& c = input.counts;
   x.rows = c.rows = static_cast<int64_t>(positions.size());
@@ -125,14 +167,18 @@ preprocess::Preprocessor::ModelInput StreamedInputs::fetch(std::span<const int64
     Row& row = it->second;
     x.indices.insert(x.indices.end(), row.genes.begin(), row.genes.end());
     x.data.insert(x.data.end(), row.log_normalised.begin(), row.log_normalised.end());
-    c.data.insert(c.data.end(), row.counts.begin(), row.counts.end());
+    if (keep_counts_) c.data.insert(c.data.end(), row.counts.begin(), row.counts.end());
     x.indptr.push_back(static_cast<int64_t>(x.indices.size()));
     input.library_size.push_back(row.library);
     planned_[p] = 0;
     rows_.erase(it);
   }
-  c.indices = x.indices;
-  c.indptr = x.indptr;
+  if (keep_counts_) {
+    c.indices = x.indices;
+    c.indptr = x.indptr;
+  } else {
+    c.rows = 0;  // not kept: the loss does not read counts
+  }
   return input;
 }
 

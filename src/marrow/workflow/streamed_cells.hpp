@@ -2,6 +2,8 @@
 // Cells of an .h5ad read in blocks of rows instead of whole (--stream): obs and var are read up
 // front (a few bytes per cell), the matrix a chunk at a time. Memory is then bounded by the chunk
 // and shuffle-buffer sizes (data/row_stream.hpp), not by the file.
+#include <functional>
+#include <future>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -47,15 +49,28 @@ class StreamedCounts {
   RowChunks chunks_;
 };
 
-// Model inputs (preprocessed rows) of streamed cells, served in a planned order: plan() says which
-// positions the next fetches ask for; reading a chunk keeps only those of its cells, and a fetched
-// cell is dropped. Memory holds the cells read but not yet fetched (bounded by the stream order).
+// Model inputs of streamed cells, served in a planned order: plan() says which positions the next
+// fetches ask for, in order; reading a chunk keeps only those of its cells, and a fetched cell is
+// dropped. Memory holds the cells read but not yet fetched (bounded by the stream order) plus the
+// next chunk, which a background thread reads and transforms while the model trains on the current
+// one. Raw counts are kept only where the loss needs them.
+//
+// The transform turns a chunk's raw counts (file genes) into rows over the model's genes: the
+// autoencoder's preprocessing (log_normalised = its input), or the gene model's tokens
+// (log_normalised = token values over the vocabulary); file_rows name its rows in errors. It runs on
+// the read-ahead thread.
+using StreamedRows = preprocess::Preprocessor::ModelInput;
+using ChunkTransform = std::function<StreamedRows(const CsrMatrix& counts, std::span<const int64_t> file_rows)>;
+
 class StreamedInputs {
  public:
-  StreamedInputs(const StreamedCounts& counts, const preprocess::Preprocessor& preprocessor, GeneAlignment alignment);
+  StreamedInputs(const StreamedCounts& counts, ChunkTransform transform, int64_t cols, bool keep_counts = true);
+  ~StreamedInputs();
+  StreamedInputs(const StreamedInputs&) = delete;
+  StreamedInputs& operator=(const StreamedInputs&) = delete;
   void plan(std::span<const int64_t> positions);
   // The rows of these positions (each planned and not yet fetched), in this order.
-  preprocess::Preprocessor::ModelInput fetch(std::span<const int64_t> positions);
+  StreamedRows fetch(std::span<const int64_t> positions);
   int64_t resident() const { return static_cast<int64_t>(rows_.size()); }
   int64_t peak_resident() const { return peak_; }
   int64_t chunks_read() const { return chunks_read_; }
@@ -66,10 +81,26 @@ class StreamedInputs {
     std::vector<float> log_normalised, counts;
     double library = 0;
   };
+  // A chunk's wanted cells, transformed, as one block. The prefetch thread hands over blocks, and
+  // the cells are cut into rows here on the caller's thread: rows that live long (in the shuffle
+  // buffer) then come from the caller's malloc arena, which reuses what it freed (e.g. the cell
+  // table) instead of growing a second arena.
+  struct Loaded {
+    std::vector<int64_t> positions;
+    StreamedRows rows;
+  };
+  // Reads chunk k's cells at these positions and transforms them (runs on the prefetch thread).
+  Loaded load(size_t chunk, std::vector<int64_t> positions) const;
   void read(size_t chunk);
+  void prefetch_next();
   const StreamedCounts* counts_;
-  const preprocess::Preprocessor* preprocessor_;
-  GeneAlignment alignment_;
+  ChunkTransform transform_;
+  int64_t cols_;
+  bool keep_counts_;
+  std::vector<size_t> schedule_;      // chunks in the order the plan first needs them
+  size_t next_ = 0;                   // next entry of schedule_ to prefetch
+  size_t pending_chunk_ = SIZE_MAX;
+  std::future<Loaded> pending_;
   std::vector<int64_t> chunk_of_;     // per position: its chunk
   std::vector<char> planned_;         // per position: fetch will ask for it
   std::unordered_map<int64_t, Row> rows_;
