@@ -117,94 +117,38 @@ Corpus in_memory_corpus(const PretrainOptions& options) {
   return corpus;
 }
 
-// Peak resident memory of this process so far (VmHWM), in MB; 0 where /proc is not there.
-double peak_resident_mb() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0;
-}
-
 Corpus streamed_corpus(const PretrainOptions& options) {
-  const StreamOptions& stream = options.streaming;
-  if (stream.chunk_cells <= 0 || stream.shuffle_buffer <= 0)
-    fail("--chunk-cells and --shuffle-buffer must be positive (got {} and {})", stream.chunk_cells, stream.shuffle_buffer);
-  auto file = std::make_shared<StreamedFile>(open_streamed(options.data));
+  auto stream = std::make_shared<StreamedTraining>(options.data, options.split, options.streaming, options.train.distributed);
   Corpus corpus;
-  corpus.parts = resolve_parts(file->obs, options.split, options.data.path);
-  auto file_rows = [&](const std::vector<int64_t>& part) {
-    std::vector<int64_t> rows;
-    for (int64_t i : part) rows.push_back(file->rows[i]);
-    return rows;
-  };
-  auto train = std::make_shared<StreamedCounts>(*file, file_rows(corpus.parts.train), stream.chunk_cells);
-  auto validation = std::make_shared<StreamedCounts>(*file, file_rows(corpus.parts.validation), stream.chunk_cells);
-  // The cell table has served (selection, split): its memory goes back before the buffer fills, so
-  // that what a streamed run holds per cell of the file is a few integers.
-  file->obs = DataFrame{};
-  file->rows = {};
-  std::shared_ptr<runtime::Distributed> group = options.train.distributed;
-  const int rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
-
+  corpus.parts = stream->parts();
   // Each rank reads its own chunks; the statistics are summed over ranks.
-  preprocess::CountBlocks blocks = train->blocks(rank_chunks(train->chunks().size(), rank, world));
-  if (group) blocks.sum_over_ranks = [group](std::vector<double>& values) { group->allreduce_sum(values); };
+  preprocess::CountBlocks blocks = stream->train().blocks(stream->own_train_chunks());
+  blocks.sum_over_ranks = stream->sum_over_ranks();
   auto preprocessor = std::make_shared<preprocess::Preprocessor>(preprocess::Preprocessor::fit(blocks, options.preprocess));
-  spdlog::info("preprocessing fitted on {} training cells, streamed in chunks of {}: {}", train->size(), stream.chunk_cells,
-               preprocessor->summary());
-  GeneAlignment alignment = preprocessor->qc_genes().align(file->var, {}, file->path);
+  spdlog::info("preprocessing fitted on {} training cells, streamed in chunks of {}: {}", stream->train().size(),
+               options.streaming.chunk_cells, preprocessor->summary());
+  GeneAlignment alignment = preprocessor->qc_genes().align(stream->file().var, {}, stream->file().path);
   corpus.preprocessor = preprocessor;
-  corpus.n_train = train->size();
-  corpus.n_validation = validation->size();
-  if (corpus.n_train == 0) fail("{}: no training cells", options.data.path);
-  {
-    auto sample = preprocessor->model_input(train->read_chunk(0), alignment);
-    corpus.density = sample.log_normalised.density();
-  }
+  corpus.n_train = stream->train().size();
+  corpus.n_validation = static_cast<int64_t>(stream->parts().validation.size());
+  corpus.density = preprocessor->model_input(stream->train().read_chunk(0), alignment).log_normalised.density();
 
   const bool counts = options.model.loss != models::ReconstructionLoss::Mse;  // count losses read raw counts
-  const ChunkTransform transform = [preprocessor, alignment](const CsrMatrix& block, std::span<const int64_t>) {
+  stream->set_transform([preprocessor, alignment](const CsrMatrix& block, std::span<const int64_t>) {
     return preprocessor->model_input(block, alignment);
-  };
-  const auto genes = static_cast<int64_t>(preprocessor->output_genes().size());
-  auto train_inputs = std::make_shared<StreamedInputs>(*train, transform, genes, counts);
+  }, static_cast<int64_t>(preprocessor->output_genes().size()), counts);
   const int64_t batch_size = options.train.batch_size;
   const uint64_t seed = options.train.seed;
-  corpus.order = [=](int epoch) {
-    std::vector<int64_t> order = stream_order(train->chunks(), stream, batch_size, world, seed * 7919ULL + static_cast<uint64_t>(epoch));
-    train_inputs->plan(rank_positions(order, batch_size, rank, world));
-    return order;
+  corpus.order = [stream, batch_size, seed](int epoch) { return stream->epoch_order(epoch, batch_size, seed); };
+  corpus.train_batch = [stream, preprocessor](const std::vector<int64_t>& rows, const BatchLayout& layout) {
+    return make_batch(*preprocessor, stream->fetch_train(rows), iota_rows(rows.size()), layout);
   };
-  corpus.train_batch = [=](const std::vector<int64_t>& rows, const BatchLayout& layout) {
-    auto input = train_inputs->fetch(rows);
-    return make_batch(*preprocessor, input, iota_rows(rows.size()), layout);
+  corpus.validation = [stream, preprocessor](const BatchLayout& layout, const CellLoss& loss) {
+    return stream->validate(1024, [&](const StreamedRows& rows, std::span<const int64_t> batch) {
+      return loss(make_batch(*preprocessor, rows, iota_rows(batch.size()), layout)).item<double>();
+    });
   };
-  auto validation_inputs = std::make_shared<StreamedInputs>(*validation, transform, genes, counts);
-  corpus.validation = [=](const BatchLayout& layout, const CellLoss& loss) {
-    std::vector<int64_t> mine;  // this rank's validation chunks, in file order
-    for (size_t k : rank_chunks(validation->chunks().size(), rank, world))
-      mine.insert(mine.end(), validation->chunks().positions[k].begin(), validation->chunks().positions[k].end());
-    validation_inputs->plan(mine);
-    std::vector<double> sums{0.0, 0.0};  // loss x cells, cells
-    for (size_t start = 0; start < mine.size(); start += 1024) {
-      std::span<const int64_t> batch(mine.data() + start, std::min<size_t>(1024, mine.size() - start));
-      auto input = validation_inputs->fetch(batch);
-      sums[0] += loss(make_batch(*preprocessor, input, iota_rows(batch.size()), layout)).item<double>() * static_cast<double>(batch.size());
-      sums[1] += static_cast<double>(batch.size());
-    }
-    if (group) group->allreduce_sum(sums);
-    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
-  };
-  corpus.report = [file, train, validation, train_inputs, stream, group, rank, world] {  // holds the readers
-    std::vector<double> chunks(static_cast<size_t>(world), 0.0);  // training chunks each rank read
-    chunks[rank] = static_cast<double>(train_inputs->chunks_read());
-    if (group) group->allreduce_sum(chunks);
-    spdlog::info("streamed {} training chunks (per rank: {}) of up to {} cells; at most {} training cells held at once "
-                 "(shuffle buffer {}); peak resident memory {:.0f} MB",
-                 train_inputs->chunks_read(), fmt::join(chunks, ", "), stream.chunk_cells, train_inputs->peak_resident(),
-                 stream.shuffle_buffer, peak_resident_mb());
-  };
+  corpus.report = [stream] { spdlog::info("{}", stream->summary()); };
   return corpus;
 }
 

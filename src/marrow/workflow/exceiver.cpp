@@ -167,67 +167,47 @@ TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
   if (o.files.size() != 1)
     fail("pretrain exceiver --stream reads one file (got {}); train on several files from memory, or concatenate them first",
          o.files.size());
-  const StreamOptions& stream = o.streaming;
-  if (stream.chunk_cells <= 0 || stream.shuffle_buffer <= 0)
-    fail("--chunk-cells and --shuffle-buffer must be positive (got {} and {})", stream.chunk_cells, stream.shuffle_buffer);
   DataSpec spec = o.data;
   spec.path = o.files.front();
-  auto file = std::make_shared<StreamedFile>(open_streamed(spec));
+  auto stream = std::make_shared<StreamedTraining>(spec, o.split, o.streaming, o.train.distributed);
   TokenCorpus corpus;
-  corpus.first_parts = resolve_parts(file->obs, o.split, spec.path);
-  auto file_rows = [&](const std::vector<int64_t>& part) {
-    std::vector<int64_t> rows;
-    for (int64_t i : part) rows.push_back(file->rows[i]);
-    return rows;
-  };
-  auto train = std::make_shared<StreamedCounts>(*file, file_rows(corpus.first_parts.train), stream.chunk_cells);
-  auto validation = std::make_shared<StreamedCounts>(*file, file_rows(corpus.first_parts.validation), stream.chunk_cells);
-  file->obs = DataFrame{};  // released before the buffer fills (see pretrain ae --stream)
-  file->rows = {};
-  corpus.n_train = train->size();
-  corpus.n_validation = validation->size();
-  if (corpus.n_train == 0) fail("pretrain exceiver: no training cells");
+  corpus.first_parts = stream->parts();
+  corpus.n_train = stream->train().size();
+  corpus.n_validation = static_cast<int64_t>(stream->parts().validation.size());
   {
     AnnData genes;
-    genes.var = file->var;
+    genes.var = stream->file().var;
     corpus.vocabulary = preprocess::union_vocabulary({&genes});
   }
-  const GeneAlignment alignment = corpus.vocabulary.align(file->var, {}, file->path);
+  const GeneAlignment alignment = corpus.vocabulary.align(stream->file().var, {}, spec.path);
   const int64_t n_vocab = corpus.vocabulary.size();
   const double target_sum = o.target_sum;
-  const std::string source = file->path;
+  const std::string source = spec.path;
   auto tokens_of = [alignment, n_vocab, target_sum, source](const CsrMatrix& block, std::span<const int64_t> rows) {
     std::vector<int64_t> named(rows.begin(), rows.end());
     return preprocess::tokenize(block, alignment, n_vocab, target_sum, source,
                                 [named](int64_t i) { return fmt::format("file row {}", named[i]); });
   };
-  const ChunkTransform transform = [tokens_of](const CsrMatrix& block, std::span<const int64_t> rows) {
-    preprocess::TokenCells t = tokens_of(block, rows);
-    return StreamedRows{std::move(t.values), std::move(t.counts), std::move(t.library)};
-  };
-  std::shared_ptr<runtime::Distributed> group = o.train.distributed;
-  const int rank = group ? group->rank() : 0, world = group ? group->world_size() : 1;
 
   // One pass for the gene value means (each rank its own chunks, summed over ranks).
   models::GeneValueSums sums(n_vocab);
-  std::vector<int32_t> panel;
-  for (size_t k : rank_chunks(train->chunks().size(), rank, world)) {
+  for (size_t k : stream->own_train_chunks()) {
     std::vector<int64_t> rows;
-    for (int64_t p : train->chunks().positions[k]) rows.push_back(train->file_row(p));
-    preprocess::TokenCells t = tokens_of(train->read_chunk(k), rows);
-    sums.add(t);
+    for (int64_t p : stream->train().chunks().positions[k]) rows.push_back(stream->train().file_row(p));
+    sums.add(tokens_of(stream->train().read_chunk(k), rows));
   }
-  if (group) {
-    group->allreduce_sum(sums.sum);
-    group->allreduce_sum(sums.cells);
-    group->allreduce_sum(sums.expressing);
+  if (const auto& sum = stream->sum_over_ranks()) {
+    sum(sums.sum);
+    sum(sums.cells);
+    sum(sums.expressing);
   }
   corpus.value_means = sums.means();
+  std::vector<int32_t> panel;  // the vocabulary genes the file measured
   for (int32_t v : alignment.vocabulary_index)
     if (v >= 0) panel.push_back(v);
   std::sort(panel.begin(), panel.end());
   spdlog::info("{}: {} training and {} validation cells, {} of {} vocabulary genes measured, streamed in chunks of {}", source,
-               corpus.n_train, corpus.n_validation, panel.size(), n_vocab, stream.chunk_cells);
+               corpus.n_train, corpus.n_validation, panel.size(), n_vocab, o.streaming.chunk_cells);
   // Fetched rows as token cells of the file's one panel.
   auto as_tokens = [panel](StreamedRows rows) {
     preprocess::TokenCells t;
@@ -238,53 +218,34 @@ TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
     t.panel_of_cell.assign(static_cast<size_t>(t.values.rows), 0);
     return t;
   };
+  stream->set_transform([tokens_of](const CsrMatrix& block, std::span<const int64_t> rows) {
+    preprocess::TokenCells t = tokens_of(block, rows);
+    return StreamedRows{std::move(t.values), std::move(t.counts), std::move(t.library)};
+  }, n_vocab, true);  // examples read the raw counts
 
-  auto train_inputs = std::make_shared<StreamedInputs>(*train, transform, n_vocab);  // examples read counts
   const int64_t batch_size = o.train.batch_size;
   const uint64_t seed = o.train.seed;
-  corpus.order = [=](int epoch) {
-    std::vector<int64_t> order = stream_order(train->chunks(), stream, batch_size, world, seed * 7919ULL + static_cast<uint64_t>(epoch));
-    train_inputs->plan(rank_positions(order, batch_size, rank, world));
-    return order;
-  };
+  corpus.order = [stream, batch_size, seed](int epoch) { return stream->epoch_order(epoch, batch_size, seed); };
   const models::MaskingOptions masking = o.masking;
-  corpus.train_examples = [=](const std::vector<int64_t>& rows) {
-    preprocess::TokenCells cells = as_tokens(train_inputs->fetch(rows));
+  corpus.train_examples = [stream, as_tokens, masking](const std::vector<int64_t>& rows) {
+    preprocess::TokenCells cells = as_tokens(stream->fetch_train(rows));
     return models::training_examples(cells, all_rows(static_cast<int64_t>(rows.size())), masking, &rows);
   };
-  // Validation: this rank's chunks in file order; each cell's mask is seeded from the seed and its
-  // position, so every epoch scores the same hidden genes.
-  auto validation_inputs = std::make_shared<StreamedInputs>(*validation, transform, n_vocab);
+  // Each validation cell's mask is seeded from the seed and its position, so every epoch scores the
+  // same hidden genes.
   const bool counts = count_loss(o.model);
-  corpus.validation = [=](const TokenLoss& loss) {
-    std::vector<int64_t> mine;
-    for (size_t k : rank_chunks(validation->chunks().size(), rank, world))
-      mine.insert(mine.end(), validation->chunks().positions[k].begin(), validation->chunks().positions[k].end());
-    validation_inputs->plan(mine);
-    std::vector<double> sums{0.0, 0.0};  // loss x cells, cells
-    for (size_t start = 0; start < mine.size(); start += 256) {
-      std::span<const int64_t> batch(mine.data() + start, std::min<size_t>(256, mine.size() - start));
-      preprocess::TokenCells cells = as_tokens(validation_inputs->fetch(batch));
+  corpus.validation = [stream, as_tokens, masking, seed, counts](const TokenLoss& loss) {
+    return stream->validate(256, [&](const StreamedRows& rows, std::span<const int64_t> batch) {
+      preprocess::TokenCells cells = as_tokens(rows);
       std::vector<models::CellExample> examples;
       for (size_t i = 0; i < batch.size(); ++i) {
         Rng rng((seed ^ 0x5eedULL) ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(batch[i] + 1)));
         examples.push_back(models::make_example(cells, static_cast<int64_t>(i), masking, rng));
       }
-      sums[0] += loss(models::to_batch(examples, counts)).item<double>() * static_cast<double>(batch.size());
-      sums[1] += static_cast<double>(batch.size());
-    }
-    if (group) group->allreduce_sum(sums);
-    return sums[1] > 0 ? sums[0] / sums[1] : NAN;
+      return loss(models::to_batch(examples, counts)).item<double>();
+    });
   };
-  corpus.report = [file, train, validation, train_inputs, stream, group, rank, world] {  // holds the readers
-    std::vector<double> chunks(static_cast<size_t>(world), 0.0);
-    chunks[rank] = static_cast<double>(train_inputs->chunks_read());
-    if (group) group->allreduce_sum(chunks);
-    spdlog::info("streamed {} training chunks (per rank: {}) of up to {} cells; at most {} training cells held at once "
-                 "(shuffle buffer {})",
-                 train_inputs->chunks_read(), fmt::join(chunks, ", "), stream.chunk_cells, train_inputs->peak_resident(),
-                 stream.shuffle_buffer);
-  };
+  corpus.report = [stream] { spdlog::info("{}", stream->summary()); };
   return corpus;
 }
 

@@ -3,11 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <fmt/ranges.h>
 
 #include "marrow/core/error.hpp"
 #include "marrow/data/selection.hpp"
 #include "marrow/io/load.hpp"
 #include "marrow/preprocess/qc.hpp"
+#include "marrow/runtime/distributed.hpp"
 
 namespace marrow::workflow {
 
@@ -180,6 +184,73 @@ StreamedRows StreamedInputs::fetch(std::span<const int64_t> positions) {
     c.rows = 0;  // not kept: the loss does not read counts
   }
   return input;
+}
+
+StreamedTraining::StreamedTraining(const DataSpec& spec, const SplitChoice& split, const StreamOptions& options,
+                                   std::shared_ptr<runtime::Distributed> group)
+    : options_(options), rank_(group ? group->rank() : 0), world_(group ? group->world_size() : 1) {
+  if (group) sum_ = [group](std::vector<double>& values) { group->allreduce_sum(values); };
+  if (options.chunk_cells <= 0 || options.shuffle_buffer <= 0)
+    fail("--chunk-cells and --shuffle-buffer must be positive (got {} and {})", options.chunk_cells, options.shuffle_buffer);
+  file_ = open_streamed(spec);
+  parts_ = resolve_parts(file_.obs, split, spec.path);
+  auto file_rows = [&](const std::vector<int64_t>& part) {
+    std::vector<int64_t> rows;
+    rows.reserve(part.size());
+    for (int64_t i : part) rows.push_back(file_.rows[i]);
+    return rows;
+  };
+  train_ = std::make_unique<StreamedCounts>(file_, file_rows(parts_.train), options.chunk_cells);
+  validation_ = std::make_unique<StreamedCounts>(file_, file_rows(parts_.validation), options.chunk_cells);
+  if (train_->size() == 0) fail("{}: no training cells", spec.path);
+  // The cell table has served (selection, split): its memory goes back before the buffer fills.
+  file_.obs = DataFrame{};
+  file_.rows = {};
+}
+
+void StreamedTraining::set_transform(const ChunkTransform& transform, int64_t cols, bool keep_counts) {
+  train_inputs_ = std::make_unique<StreamedInputs>(*train_, transform, cols, keep_counts);
+  validation_inputs_ = std::make_unique<StreamedInputs>(*validation_, transform, cols, keep_counts);
+}
+
+std::vector<int64_t> StreamedTraining::epoch_order(int epoch, int64_t batch_size, uint64_t seed) {
+  std::vector<int64_t> order = stream_order(train_->chunks(), options_, batch_size, world_, seed * 7919ULL + static_cast<uint64_t>(epoch));
+  train_inputs_->plan(rank_positions(order, batch_size, rank_, world_));
+  return order;
+}
+
+double StreamedTraining::validate(int64_t batch_size,
+                                  const std::function<double(const StreamedRows&, std::span<const int64_t>)>& batch_loss) {
+  std::vector<int64_t> mine;
+  for (size_t k : rank_chunks(validation_->chunks().size(), rank_, world_))
+    mine.insert(mine.end(), validation_->chunks().positions[k].begin(), validation_->chunks().positions[k].end());
+  validation_inputs_->plan(mine);
+  std::vector<double> sums{0.0, 0.0};  // loss x cells, cells
+  for (size_t start = 0; start < mine.size(); start += static_cast<size_t>(batch_size)) {
+    std::span<const int64_t> batch(mine.data() + start, std::min<size_t>(static_cast<size_t>(batch_size), mine.size() - start));
+    sums[0] += batch_loss(validation_inputs_->fetch(batch), batch) * static_cast<double>(batch.size());
+    sums[1] += static_cast<double>(batch.size());
+  }
+  if (sum_) sum_(sums);
+  return sums[1] > 0 ? sums[0] / sums[1] : NAN;
+}
+
+std::string StreamedTraining::summary() const {
+  std::vector<double> chunks(static_cast<size_t>(world_), 0.0);  // training chunks each rank read
+  chunks[rank_] = static_cast<double>(train_inputs_ ? train_inputs_->chunks_read() : 0);
+  if (sum_) sum_(chunks);
+  return fmt::format("streamed {} training chunks (per rank: {}) of up to {} cells; at most {} training cells held at once "
+                     "(shuffle buffer {}); peak resident memory {:.0f} MB",
+                     chunks[rank_], fmt::join(chunks, ", "), options_.chunk_cells,
+                     train_inputs_ ? train_inputs_->peak_resident() : 0, options_.shuffle_buffer, peak_resident_mb());
+}
+
+double peak_resident_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0;
 }
 
 }  // namespace marrow::workflow

@@ -4,6 +4,7 @@
 // and shuffle-buffer sizes (data/row_stream.hpp), not by the file.
 #include <functional>
 #include <future>
+#include <memory>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -13,7 +14,12 @@
 #include "marrow/data/row_stream.hpp"
 #include "marrow/io/h5ad_reader.hpp"
 #include "marrow/preprocess/pipeline.hpp"
+#include "marrow/workflow/parts.hpp"
 #include "marrow/workflow/prepare.hpp"
+
+namespace marrow::runtime {
+class Distributed;
+}
 
 namespace marrow::workflow {
 
@@ -106,5 +112,50 @@ class StreamedInputs {
   std::unordered_map<int64_t, Row> rows_;
   int64_t peak_ = 0, chunks_read_ = 0;
 };
+
+// What streamed pretraining does the same for every model: the file's training and validation
+// parts (the split resolved on the cell table, which is then released, so that what is held per
+// cell of the file is a few integers), this rank's chunks, the epoch order, and the validation cells
+// this rank scores. group: the data-parallel ranks (null: one process).
+class StreamedTraining {
+ public:
+  using SumOverRanks = std::function<void(std::vector<double>&)>;
+  StreamedTraining(const DataSpec& spec, const SplitChoice& split, const StreamOptions& options,
+                   std::shared_ptr<runtime::Distributed> group);
+  StreamedTraining(const StreamedTraining&) = delete;  // the readers point into it
+  StreamedTraining& operator=(const StreamedTraining&) = delete;
+  const StreamedFile& file() const { return file_; }
+  const Parts& parts() const { return parts_; }
+  const StreamedCounts& train() const { return *train_; }
+  const StreamOptions& options() const { return options_; }
+  // Sums statistics over the ranks in place (empty with one process).
+  const SumOverRanks& sum_over_ranks() const { return sum_; }
+  // The training chunks this rank reads in a statistics pass (Preprocessor::fit, value sums).
+  std::vector<size_t> own_train_chunks() const { return rank_chunks(train_->chunks().size(), rank_, world_); }
+
+  // How chunks become model inputs (for both parts); called once, before the first epoch.
+  void set_transform(const ChunkTransform& transform, int64_t cols, bool keep_counts);
+  // The epoch's order of the training cells (the same on every rank); plans this rank's fetches.
+  std::vector<int64_t> epoch_order(int epoch, int64_t batch_size, uint64_t seed);
+  StreamedRows fetch_train(std::span<const int64_t> positions) { return train_inputs_->fetch(positions); }
+  // This rank's validation cells (its chunks, in file order) in batches: batch_loss(rows, positions)
+  // gives a batch's mean loss; returns the mean over all validation cells of all ranks (NaN: none).
+  double validate(int64_t batch_size, const std::function<double(const StreamedRows&, std::span<const int64_t>)>& batch_loss);
+  // The closing log line: training chunks read per rank, most cells held, peak memory. Every rank
+  // must call it (it sums over ranks).
+  std::string summary() const;
+
+ private:
+  StreamOptions options_;
+  int rank_, world_;
+  SumOverRanks sum_;
+  StreamedFile file_;
+  Parts parts_;
+  std::unique_ptr<StreamedCounts> train_, validation_;
+  std::unique_ptr<StreamedInputs> train_inputs_, validation_inputs_;
+};
+
+// Peak resident memory of this process so far (VmHWM), in MB; 0 where /proc is not there.
+double peak_resident_mb();
 
 }  // namespace marrow::workflow
