@@ -67,6 +67,24 @@ TEST_F(Streaming, PretrainingStreamsTheFileWithBoundedMemoryAndLearns) {
   EXPECT_EQ(summary(r.output), summary(whole.output));
 }
 
+TEST_F(Streaming, AStreamedRunResumedFromItsCheckpointEqualsAnUninterruptedOne) {
+  const std::string args = "pretrain ae --data " + dir / "sim.h5ad" + train + " --epochs 3 --stream --chunk-cells 256 --shuffle-buffer 512";
+  auto whole = test::run_marrow(args + " --metrics " + dir / "a.jsonl" + " --out " + dir / "a.marrow");
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  auto first = test::run_marrow(args + " --stop-after 1 --metrics " + dir / "b.jsonl" + " --out " + dir / "b.marrow");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_FALSE(std::filesystem::exists(dir / "b.marrow"));
+  auto rest = test::run_marrow(args + " --resume --metrics " + dir / "b.jsonl" + " --out " + dir / "b.marrow");
+  ASSERT_EQ(rest.exit_code, 0) << rest.output;
+  auto a = metrics(dir / "a.jsonl"), b = metrics(dir / "b.jsonl");
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  for (size_t e = 0; e < 3; ++e) {
+    EXPECT_EQ(a[e]["train_loss"].get<double>(), b[e]["train_loss"].get<double>()) << "epoch " << e + 1;
+    EXPECT_EQ(a[e]["validation_loss"].get<double>(), b[e]["validation_loss"].get<double>()) << "epoch " << e + 1;
+  }
+}
+
 TEST_F(Streaming, StreamedEmbeddingEqualsTheInMemoryOne) {
   ASSERT_EQ(test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + train + " --epochs 1 --out " + dir / "m.marrow").exit_code, 0);
   auto a = test::run_marrow("embed -m " + dir / "m.marrow" + " --data " + dir / "sim.h5ad" + " --stream --chunk-cells 300 -o " + dir / "a.h5ad");
