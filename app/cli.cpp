@@ -36,6 +36,15 @@ void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool va
         ->capture_default_str();
 }
 
+void add_stream_options(CLI::App& command, bool& stream, StreamOptions& options, bool training, const std::string& what) {
+  auto* flag = command.add_flag("--stream", stream, what);
+  command.add_option("--chunk-cells", options.chunk_cells, "With --stream: rows read at a time")
+      ->capture_default_str()->check(CLI::PositiveNumber)->needs(flag);
+  if (training)
+    command.add_option("--shuffle-buffer", options.shuffle_buffer, "With --stream: cells held for shuffling (over all ranks)")
+        ->capture_default_str()->check(CLI::PositiveNumber)->needs(flag);
+}
+
 void add_distributed_options(CLI::App& command, runtime::DistributedOptions& o) {
   command.add_option("--rank", o.rank, "Data-parallel rank of this process (default $RANK)")->capture_default_str();
   command.add_option("--world-size", o.world_size, "Number of data-parallel processes (default $WORLD_SIZE)")->capture_default_str();

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "marrow/data/row_stream.hpp"
 #include "marrow/runtime/distributed.hpp"
 #include "marrow/train/train_options.hpp"
 #include "marrow/workflow/prepare.hpp"
@@ -18,6 +19,10 @@ void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool va
 
 // --epochs/--batch-size/--lr/... shared by every training command.
 void add_training_options(CLI::App& command, train::TrainOptions& train);
+
+// --stream and the --chunk-cells (and, where training, --shuffle-buffer) it bounds memory with; the
+// sizes are refused without --stream. `what` describes --stream in the help.
+void add_stream_options(CLI::App& command, bool& stream, StreamOptions& options, bool training, const std::string& what);
 
 // --rank/--world-size/--master-addr/--master-port/--dist-timeout, defaulting to RANK, WORLD_SIZE,
 // MASTER_ADDR and MASTER_PORT (torchrun, Slurm, Kubernetes).

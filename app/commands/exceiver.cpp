@@ -40,10 +40,8 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
   add_training_options(*cmd, o->train);
   auto dist = std::make_shared<runtime::DistributedOptions>(runtime::DistributedOptions::from_environment());
   add_distributed_options(*cmd, *dist);
-  cmd->add_flag("--stream", o->stream, "Out-of-core (one .h5ad): read a chunk of rows at a time (memory bounded by the chunk and buffer)");
-  cmd->add_option("--chunk-cells", o->streaming.chunk_cells, "With --stream: rows read at a time")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--shuffle-buffer", o->streaming.shuffle_buffer, "With --stream: cells held for shuffling (over all ranks)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  add_stream_options(*cmd, o->stream, o->streaming, true,
+                     "Out-of-core (one .h5ad): read a chunk of rows at a time (memory bounded by the chunk and buffer, not the file)");
   cmd->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
   cmd->callback([o, loss, dist] {
     join_distributed(*dist, o->train);

@@ -57,10 +57,8 @@ void add_pretrain_command(CLI::App& app) {
   add_training_options(*ae, o->train);
   auto dist = std::make_shared<runtime::DistributedOptions>(runtime::DistributedOptions::from_environment());
   add_distributed_options(*ae, *dist);
-  ae->add_flag("--stream", o->stream, "Out-of-core: read the .h5ad a chunk of rows at a time (memory bounded by the chunk and buffer, not the file)");
-  ae->add_option("--chunk-cells", o->streaming.chunk_cells, "With --stream: rows read at a time")->capture_default_str()->check(CLI::PositiveNumber);
-  ae->add_option("--shuffle-buffer", o->streaming.shuffle_buffer, "With --stream: cells held for shuffling (over all ranks)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+  add_stream_options(*ae, o->stream, o->streaming, true,
+                     "Out-of-core: read the .h5ad a chunk of rows at a time (memory bounded by the chunk and buffer, not the file)");
   ae->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
   ae->callback([o, loss, hvg, dist] {
     join_distributed(*dist, o->train);
@@ -83,8 +81,7 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("--key", o->key, "obsm key of the embedding")->capture_default_str();
   cmd->add_flag("--case-insensitive", o->case_insensitive, "Match gene names ignoring case");
   cmd->add_option("--device", o->device, "Embed on cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_flag("--stream", o->stream, "Read the .h5ad a chunk of rows at a time (the whole file; no --cells)");
-  cmd->add_option("--chunk-cells", o->chunk_cells, "With --stream: rows read at a time")->capture_default_str()->check(CLI::PositiveNumber);
+  add_stream_options(*cmd, o->stream, o->streaming, false, "Read the .h5ad a chunk of rows at a time (the whole file; no --cells)");
   cmd->parse_complete_callback([o] { runtime::check_device(o->device); });
   cmd->add_option("--out,-o", o->out, "Output .h5ad")->required();
   cmd->callback([o] {

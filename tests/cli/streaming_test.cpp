@@ -138,6 +138,9 @@ TEST_F(Streaming, WhatCannotBeStreamedIsRefused) {
   EXPECT_NE(tenx.output.find("--stream reads .h5ad files"), std::string::npos) << tenx.output;
   auto zero = test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + " --stream --chunk-cells 0 --out " + dir / "x.marrow");
   EXPECT_EQ(zero.exit_code, 2);
+  auto alone = test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + " --shuffle-buffer 100 --out " + dir / "x.marrow");
+  EXPECT_EQ(alone.exit_code, 2);
+  EXPECT_NE(alone.output.find("--stream"), std::string::npos) << alone.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "x.marrow"));
 }
 

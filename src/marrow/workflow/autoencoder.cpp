@@ -240,7 +240,7 @@ int64_t embed(const EmbedOptions& options) {
     if (options.stream) {
       check_streamed_embedding(options);
       StreamedFile file = open_streamed(options.data);
-      StreamedCounts cells(file, file.rows, options.chunk_cells);
+      StreamedCounts cells(file, file.rows, options.streaming.chunk_cells);
       DenseMatrix embedding = exceiver_embed(
           options.model, file.var, file.path, cells.size(),
           [&](const CountBlockVisitor& visit) {
@@ -291,7 +291,7 @@ int64_t embed(const EmbedOptions& options) {
   if (options.stream) {
     check_streamed_embedding(options);
     StreamedFile file = open_streamed(options.data);
-    StreamedCounts cells(file, file.rows, options.chunk_cells);
+    StreamedCounts cells(file, file.rows, options.streaming.chunk_cells);
     GeneAlignment alignment = preprocessor.qc_genes().align(file.var, align, file.path);
     DenseMatrix embedding{cells.size(), latent, std::vector<float>(static_cast<size_t>(cells.size() * latent))};
     for (size_t k = 0; k < cells.chunks().size(); ++k) {

@@ -54,8 +54,8 @@ struct EmbedOptions {
   bool case_insensitive = false;
   int64_t batch_size = 1024;
   std::string device = "cpu";  // cpu, cuda or cuda:N
-  bool stream = false;         // read the matrix a chunk of rows at a time (autoencoder models)
-  int64_t chunk_cells = StreamOptions{}.chunk_cells;
+  bool stream = false;         // read the matrix a chunk of rows at a time (chunk_cells; no shuffling)
+  StreamOptions streaming;
 };
 
 // Returns the number of cells embedded.
