@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "marrow/data/csr_matrix.hpp"
@@ -26,6 +28,14 @@ inline std::string shared_data(const std::string& relative) {
 #define MARROW_REQUIRE_SHARED(var, relative)                                                       \
   const std::string var = ::marrow::test::shared_data(relative);                                  \
   if (var.empty()) GTEST_SKIP() << "real dataset ../shared/data/" << relative << " not present; skipping"
+
+// A whole text file ("" when it cannot be read).
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 class TempDir {
  public:

@@ -1,9 +1,7 @@
 // BLAS speed is the program's job: with OPENBLAS_CORETYPE unset, marrow must pick the fast kernel
 // itself. Two runs of the binary in one test: the user's default environment against a forced
 // Prescott (SSE3) kernel, compared as a ratio of GFLOP/s so machine speed cancels out.
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "marrow/runtime/blas_env.hpp"
 #include "support.hpp"
@@ -11,12 +9,7 @@
 namespace marrow {
 namespace {
 
-std::string cpuinfo() {
-  std::ifstream in("/proc/cpuinfo");
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string cpuinfo() { return test::read_text("/proc/cpuinfo"); }
 
 TEST(Blas, CoretypeFromCpuFlags) {
   EXPECT_EQ(runtime::preferred_openblas_coretype("flags\t\t: fpu sse avx2 avx512f\n"), "SkylakeX");

@@ -10,8 +10,6 @@
 #include <chrono>
 #include <filesystem>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <unistd.h>
 
 #include "marrow/models/autoencoder.hpp"
@@ -24,13 +22,6 @@ namespace {
 
 int free_port() { return 20000 + static_cast<int>(getpid() % 20000); }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // Runs `marrow ARGS` as ranks 0..world-1 of one group (rank 0 in the foreground, with rank0_tail
 // appended; the others with other_tail); returns rank 0's exit code.
 int run_ranks(const test::TempDir& dir, const std::string& args, int world, int port, const std::string& other_tail = "",
@@ -42,7 +33,7 @@ int run_ranks(const test::TempDir& dir, const std::string& args, int world, int 
   command += fmt::format("RANK=0 WORLD_SIZE={} MASTER_ADDR=127.0.0.1 MASTER_PORT={} {} {} {} > rank0.log 2>&1; echo $? > rank0.rc; wait)",
                          world, port, MARROW_BINARY, args, rank0_tail);
   EXPECT_EQ(std::system(command.c_str()), 0);
-  return std::atoi(read_text(dir / "rank0.rc").c_str());
+  return std::atoi(test::read_text(dir / "rank0.rc").c_str());
 }
 
 template <typename Model, typename Options>
@@ -88,10 +79,10 @@ TEST_F(Distributed, TwoRanksTrainTheAutoencoderOneRankTrains) {
   const std::string args = "pretrain ae --data " + dir / "sim.h5ad" + " --latent 16 --hidden 64 --dropout 0 --epochs 2 --batch-size 64 --patience 0 --seed 3";
   auto one = test::run_marrow(args + " --out " + dir / "one.marrow");
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  ASSERT_EQ(run_ranks(dir, args + " --out two.marrow", 2, free_port()), 0) << read_text(dir / "rank0.log") << read_text(dir / "rank1.log");
-  EXPECT_NE(read_text(dir / "rank0.log").find("data-parallel over 2 ranks"), std::string::npos);
+  ASSERT_EQ(run_ranks(dir, args + " --out two.marrow", 2, free_port()), 0) << test::read_text(dir / "rank0.log") << test::read_text(dir / "rank1.log");
+  EXPECT_NE(test::read_text(dir / "rank0.log").find("data-parallel over 2 ranks"), std::string::npos);
   // Rank 1 trained but wrote nothing.
-  EXPECT_EQ(read_text(dir / "rank1.log").find("wrote"), std::string::npos);
+  EXPECT_EQ(test::read_text(dir / "rank1.log").find("wrote"), std::string::npos);
   expect_close(weights<models::Autoencoder, models::AutoencoderOptions>(dir / "two.marrow", "autoencoder"),
                weights<models::Autoencoder, models::AutoencoderOptions>(dir / "one.marrow", "autoencoder"));
 }
@@ -100,7 +91,7 @@ TEST_F(Distributed, TwoRanksTrainTheGeneModelOneRankTrains) {
   const std::string args = "pretrain exceiver --data " + dir / "sim.h5ad" + " --dim 16 --latents 8 --heads 2 --epochs 2 --batch-size 32 --patience 0 --seed 3";
   auto one = test::run_marrow(args + " --out " + dir / "one.marrow");
   ASSERT_EQ(one.exit_code, 0) << one.output;
-  ASSERT_EQ(run_ranks(dir, args + " --out two.marrow", 2, free_port() + 1), 0) << read_text(dir / "rank0.log") << read_text(dir / "rank1.log");
+  ASSERT_EQ(run_ranks(dir, args + " --out two.marrow", 2, free_port() + 1), 0) << test::read_text(dir / "rank0.log") << test::read_text(dir / "rank1.log");
   expect_close(weights<models::Exceiver, models::ExceiverOptions>(dir / "two.marrow", "exceiver"),
                weights<models::Exceiver, models::ExceiverOptions>(dir / "one.marrow", "exceiver"));
 }
@@ -111,8 +102,8 @@ TEST_F(Distributed, ARankThatDiesOrNeverComesEndsTheOthersWithAClearError) {
   auto started = std::chrono::steady_clock::now();
   int rc = run_ranks(dir, args + " --dist-timeout 20 --out two.marrow --epochs", 2, free_port() + 2, "1", "3");
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  EXPECT_EQ(rc, 2) << read_text(dir / "rank0.log");
-  EXPECT_NE(read_text(dir / "rank0.log").find("another rank has probably died"), std::string::npos) << read_text(dir / "rank0.log");
+  EXPECT_EQ(rc, 2) << test::read_text(dir / "rank0.log");
+  EXPECT_NE(test::read_text(dir / "rank0.log").find("another rank has probably died"), std::string::npos) << test::read_text(dir / "rank0.log");
   EXPECT_LT(seconds, 60);
   EXPECT_FALSE(std::filesystem::exists(dir / "two.marrow"));
 

@@ -1,6 +1,7 @@
 #include "marrow/data/row_stream.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "marrow/core/error.hpp"
@@ -93,6 +94,18 @@ std::vector<int64_t> rank_positions(std::span<const int64_t> order, int64_t batc
     mine.insert(mine.end(), order.begin() + start + begin, order.begin() + start + end);
   }
   return mine;
+}
+
+double mean_over_batches(std::span<const int64_t> rows, int64_t batch_size,
+                         const std::function<double(std::span<const int64_t>)>& batch_mean) {
+  if (rows.empty()) return NAN;
+  if (batch_size <= 0) fail("batch size must be positive, got {}", batch_size);
+  double total = 0;
+  for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(batch_size)) {
+    auto batch = rows.subspan(start, std::min(static_cast<size_t>(batch_size), rows.size() - start));
+    total += batch_mean(batch) * static_cast<double>(batch.size());
+  }
+  return total / static_cast<double>(rows.size());
 }
 
 std::vector<size_t> rank_chunks(size_t n_chunks, int rank, int world) {

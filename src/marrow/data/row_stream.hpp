@@ -11,6 +11,7 @@
 // most the two at the ends of its run). Unlike the in-memory order this one depends on W (as torch's
 // DistributedSampler does): streamed runs on different numbers of ranks are not bitwise equal.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -42,6 +43,11 @@ std::vector<int64_t> stream_order(const RowChunks& chunks, const StreamOptions& 
 
 // The positions one rank takes from a global order: its share of each batch of batch_size.
 std::vector<int64_t> rank_positions(std::span<const int64_t> order, int64_t batch_size, int rank, int world);
+
+// The mean of a per-row quantity computed batch by batch (evaluation, validation): batch_mean gives
+// one batch's mean, and batches weigh by their rows. NaN without rows.
+double mean_over_batches(std::span<const int64_t> rows, int64_t batch_size,
+                         const std::function<double(std::span<const int64_t>)>& batch_mean);
 
 // Chunks rank `rank` reads when every rank visits its own share of them (statistics passes).
 std::vector<size_t> rank_chunks(size_t n_chunks, int rank, int world);

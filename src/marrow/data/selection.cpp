@@ -101,4 +101,10 @@ std::vector<int64_t> select_rows(const DataFrame& obs, const CellSelection& sele
   return rows;
 }
 
+std::vector<int64_t> all_rows(int64_t n) {
+  std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
+  return rows;
+}
+
 }  // namespace marrow

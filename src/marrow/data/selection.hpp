@@ -25,6 +25,9 @@ struct CellSelection {
 
 CellSelection parse_selection(const std::string& text);
 
+// Every row 0..n-1, in order (no selection).
+std::vector<int64_t> all_rows(int64_t n);
+
 // Indices of the rows that satisfy every condition. Fails on an unknown column and when nothing
 // matches; warns about listed values that occur nowhere (likely typos).
 std::vector<int64_t> select_rows(const DataFrame& obs, const CellSelection& selection, const std::string& source = "");

@@ -114,7 +114,7 @@ std::vector<CellExample> training_examples(const preprocess::TokenCells& cells, 
   examples.reserve(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const int64_t id = ids ? (*ids)[i] : rows[i];
-    Rng rng(base ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(id + 1)));
+    Rng rng = cell_rng(base, id);
     examples.push_back(make_example(cells, rows[i], masking, rng));
   }
   return examples;

@@ -46,6 +46,10 @@ struct GeneValueSums {
 // Training examples of these rows with fresh masks. The masks come from torch's generator (which
 // the trainer seeds per epoch, so a resumed run draws the same masks) and are drawn per row, so a
 // cell's mask does not depend on which other cells share its batch or rank.
+// The generator of one cell's mask: from a base seed and the cell's lasting id, so that the mask
+// does not depend on which cells share its batch or rank.
+inline Rng cell_rng(uint64_t base, int64_t id) { return Rng(base ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(id + 1))); }
+
 // ids: what each cell's mask is seeded from where rows are not the cells' lasting positions
 // (streamed batches are fetched as rows 0..k-1); null = the rows themselves.
 std::vector<CellExample> training_examples(const preprocess::TokenCells& cells, const std::vector<int64_t>& rows,

@@ -84,6 +84,15 @@ GeneVocabulary union_vocabulary(const std::vector<const AnnData*>& files) {
   return GeneVocabulary(std::move(genes));
 }
 
+std::vector<int32_t> panel_of(const GeneAlignment& alignment) {
+  std::vector<int32_t> panel;
+  for (int32_t v : alignment.vocabulary_index)
+    if (v >= 0) panel.push_back(v);
+  std::sort(panel.begin(), panel.end());
+  panel.erase(std::unique(panel.begin(), panel.end()), panel.end());
+  return panel;
+}
+
 TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, double target_sum, const AlignOptions& align) {
   return tokenize(data.X, vocabulary.align(data.var, align, data.source), vocabulary.size(), target_sum, data.source,
                   [&](int64_t i) { return data.cell_names()[i]; });
@@ -111,12 +120,7 @@ TokenCells tokenize(const CsrMatrix& counts, const GeneAlignment& alignment, int
     fail("{}: {} cell{} no expressed gene of the model's vocabulary (first: '{}'); select cells with counts "
          "(e.g. --cells \"n_genes>0\") or check the gene names",
          source, empty, empty == 1 ? " has" : "s have", cell_name(first_empty));
-  std::vector<int32_t> panel;
-  for (int32_t v : alignment.vocabulary_index)
-    if (v >= 0) panel.push_back(v);
-  std::sort(panel.begin(), panel.end());
-  panel.erase(std::unique(panel.begin(), panel.end()), panel.end());
-  t.panels = {std::move(panel)};
+  t.panels = {panel_of(alignment)};
   t.panel_of_cell.assign(static_cast<size_t>(counts.rows), 0);
   return t;
 }

@@ -37,6 +37,9 @@ GeneVocabulary union_vocabulary(const std::vector<const AnnData*>& files);
 // Tokens of `data` (raw counts) over `vocabulary`, aligned by name (AlignOptions as embed uses).
 TokenCells tokenize(const AnnData& data, const GeneVocabulary& vocabulary, double target_sum = 1e4,
                     const AlignOptions& align = {});
+// The vocabulary genes a file measured (its panel), sorted: those its genes align to.
+std::vector<int32_t> panel_of(const GeneAlignment& alignment);
+
 // The same for counts whose genes are already aligned (blocks of one file share an alignment);
 // cell_name(i) names row i in errors.
 TokenCells tokenize(const CsrMatrix& counts, const GeneAlignment& alignment, int64_t vocabulary_size, double target_sum,

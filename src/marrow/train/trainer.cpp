@@ -11,6 +11,7 @@
 #include "marrow/core/error.hpp"
 #include "marrow/core/random.hpp"
 #include "marrow/data/row_stream.hpp"
+#include "marrow/data/selection.hpp"
 #include "marrow/runtime/distributed.hpp"
 #include "marrow/runtime/torch_runtime.hpp"
 
@@ -132,17 +133,14 @@ nlohmann::json EpochRecord::to_json() const {
 
 double evaluate_in_batches(torch::nn::Module& module, const std::vector<int64_t>& rows, int64_t batch_size,
                            const std::function<torch::Tensor(const std::vector<int64_t>&)>& batch_loss) {
-  if (rows.empty()) return NAN;
   bool was_training = module.is_training();
   module.eval();
   torch::NoGradGuard no_grad;
-  double total = 0;
-  for (size_t start = 0; start < rows.size(); start += batch_size) {
-    std::vector<int64_t> batch(rows.begin() + start, rows.begin() + std::min(rows.size(), start + batch_size));
-    total += batch_loss(batch).item<double>() * static_cast<double>(batch.size());
-  }
+  double mean = mean_over_batches(rows, batch_size, [&](std::span<const int64_t> batch) {
+    return batch_loss(std::vector<int64_t>(batch.begin(), batch.end())).item<double>();
+  });
   module.train(was_training);
-  return total / static_cast<double>(rows.size());
+  return mean;
 }
 
 namespace {
@@ -288,15 +286,15 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
     }
     module.train();
     torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+    const uint64_t epoch_seed = o.seed * 7919ULL + static_cast<uint64_t>(epoch);
     std::vector<int64_t> order;
     if (epoch_order) {
-      order = epoch_order(epoch);
+      order = epoch_order(epoch_seed);
       if (static_cast<int64_t>(order.size()) != n_train)
         fail("internal: the epoch order has {} rows for {} training cells", order.size(), n_train);
     } else {
-      Rng rng(o.seed * 7919ULL + static_cast<uint64_t>(epoch));
-      order.resize(n_train);
-      for (int64_t i = 0; i < n_train; ++i) order[i] = i;
+      Rng rng(epoch_seed);
+      order = all_rows(n_train);
       shuffle(order, rng);
     }
     progress.begin_epoch(epoch);

@@ -30,10 +30,11 @@ using WeightedBatchLoss = std::function<WeightedLoss(const std::vector<int64_t>&
 // Validation loss (called in eval mode under no_grad); return NaN when there is no validation set.
 using ValidationLoss = std::function<double()>;
 
-// The order of the training rows in an epoch (1-based), a permutation of 0..n_train-1, the same on
-// every rank; empty = a shuffle seeded from (seed, epoch). Streaming gives one that reads the file
-// chunk by chunk (data/row_stream.hpp).
-using EpochOrder = std::function<std::vector<int64_t>(int epoch)>;
+// The order of the training rows in an epoch, a permutation of 0..n_train-1 drawn from the epoch's
+// seed (the trainer derives it from the run's seed and the epoch, so every rank and a resumed run
+// draw the same); empty = a plain shuffle. Streaming gives one that reads the file chunk by chunk
+// (data/row_stream.hpp).
+using EpochOrder = std::function<std::vector<int64_t>(uint64_t epoch_seed)>;
 
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
                 const ValidationLoss& validation_loss, const TrainOptions& options, const EpochOrder& order = {});

@@ -14,6 +14,7 @@
 #include "marrow/io/load.hpp"
 #include "marrow/models/autoencoder.hpp"
 #include "marrow/models/batching.hpp"
+#include "marrow/data/selection.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/preprocess/qc.hpp"
 #include "marrow/runtime/distributed.hpp"
@@ -66,12 +67,6 @@ bool choose_sparse(const std::string& mode, double density, bool scaled) {
   return density < kSparseInputDensity;
 }
 
-std::vector<int64_t> iota_rows(size_t n) {
-  std::vector<int64_t> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = static_cast<int64_t>(i);
-  return rows;
-}
-
 using CellLoss = std::function<torch::Tensor(const models::CellBatch&)>;
 
 // Where pretraining reads its cells from: memory, or the file a chunk at a time. Training rows are
@@ -106,13 +101,9 @@ Corpus in_memory_corpus(const PretrainOptions& options) {
     return make_batch(*preprocessor, *train, rows, layout);
   };
   corpus.validation = [=](const BatchLayout& layout, const CellLoss& loss) {
-    std::vector<int64_t> rows = iota_rows(static_cast<size_t>(validation->log_normalised.rows));
-    double total = 0;
-    for (size_t start = 0; start < rows.size(); start += 1024) {
-      std::span<const int64_t> batch(rows.data() + start, std::min<size_t>(1024, rows.size() - start));
-      total += loss(make_batch(*preprocessor, *validation, batch, layout)).item<double>() * static_cast<double>(batch.size());
-    }
-    return total / static_cast<double>(rows.size());
+    return mean_over_batches(all_rows(validation->log_normalised.rows), 1024, [&](std::span<const int64_t> batch) {
+      return loss(make_batch(*preprocessor, *validation, batch, layout)).item<double>();
+    });
   };
   return corpus;
 }
@@ -138,14 +129,13 @@ Corpus streamed_corpus(const PretrainOptions& options) {
     return preprocessor->model_input(block, alignment);
   }, static_cast<int64_t>(preprocessor->output_genes().size()), counts);
   const int64_t batch_size = options.train.batch_size;
-  const uint64_t seed = options.train.seed;
-  corpus.order = [stream, batch_size, seed](int epoch) { return stream->epoch_order(epoch, batch_size, seed); };
+  corpus.order = [stream, batch_size](uint64_t epoch_seed) { return stream->epoch_order(epoch_seed, batch_size); };
   corpus.train_batch = [stream, preprocessor](const std::vector<int64_t>& rows, const BatchLayout& layout) {
-    return make_batch(*preprocessor, stream->fetch_train(rows), iota_rows(rows.size()), layout);
+    return make_batch(*preprocessor, stream->fetch_train(rows), all_rows(static_cast<int64_t>(rows.size())), layout);
   };
   corpus.validation = [stream, preprocessor](const BatchLayout& layout, const CellLoss& loss) {
     return stream->validate(1024, [&](const StreamedRows& rows, std::span<const int64_t> batch) {
-      return loss(make_batch(*preprocessor, rows, iota_rows(batch.size()), layout)).item<double>();
+      return loss(make_batch(*preprocessor, rows, all_rows(static_cast<int64_t>(batch.size())), layout)).item<double>();
     });
   };
   corpus.report = [stream] { spdlog::info("{}", stream->summary()); };
@@ -222,12 +212,22 @@ void write_embedding(const EmbedOptions& options, const AnnData& data, DenseMatr
   write_results(options.data, data, additions, options.out);
 }
 
-// embed --stream writes a copy of the whole input with the embedding added.
-void check_streamed_embedding(const EmbedOptions& options) {
-  if (!options.data.cells.empty())
-    fail("embed --stream writes a copy of the whole input file with the embedding added; --cells would need the "
-         "selected cells' matrix written out whole. Select the cells in a separate file first, or drop --stream");
-}
+// embed --stream: the whole input file (its copy gets the embedding), read a chunk at a time.
+struct WholeFileStream {
+  StreamedFile file;
+  StreamedCounts cells;
+  explicit WholeFileStream(const EmbedOptions& options)
+      : file(open_whole(options)), cells(file, file.rows, options.streaming.chunk_cells) {}
+  WholeFileStream(const WholeFileStream&) = delete;  // cells points into file
+
+ private:
+  static StreamedFile open_whole(const EmbedOptions& options) {
+    if (!options.data.cells.empty())
+      fail("embed --stream writes a copy of the whole input file with the embedding added; --cells would need the "
+           "selected cells' matrix written out whole. Select the cells in a separate file first, or drop --stream");
+    return open_streamed(options.data);
+  }
+};
 
 }  // namespace
 
@@ -238,17 +238,15 @@ int64_t embed(const EmbedOptions& options) {
   if (header.kind == "exceiver") {
     int64_t genes = header.meta.contains("vocabulary") ? static_cast<int64_t>(header.meta["vocabulary"].size()) : 0;
     if (options.stream) {
-      check_streamed_embedding(options);
-      StreamedFile file = open_streamed(options.data);
-      StreamedCounts cells(file, file.rows, options.streaming.chunk_cells);
+      WholeFileStream s(options);
       DenseMatrix embedding = exceiver_embed(
-          options.model, file.var, file.path, cells.size(),
+          options.model, s.file.var, s.file.path, s.cells.size(),
           [&](const CountBlockVisitor& visit) {
-            for (size_t k = 0; k < cells.chunks().size(); ++k) visit(cells.read_chunk(k), cells.chunks().positions[k]);
+            for (size_t k = 0; k < s.cells.chunks().size(); ++k) visit(s.cells.read_chunk(k), s.cells.chunks().positions[k]);
           },
-          [&](int64_t row) { return file.obs.index[row]; }, options.case_insensitive, 256, options.device);
+          [&](int64_t row) { return s.file.obs.index[row]; }, options.case_insensitive, 256, options.device);
       write_embedding(options, AnnData{}, std::move(embedding), header.meta, genes);
-      return cells.size();
+      return s.cells.size();
     }
     AnnData data = load_cells(options.data);
     DenseMatrix embedding = exceiver_embed(options.model, data, options.case_insensitive, 256, options.device);
@@ -278,7 +276,7 @@ int64_t embed(const EmbedOptions& options) {
     torch::NoGradGuard no_grad;
     const int64_t n = input.log_normalised.rows;
     for (int64_t start = 0; start < n; start += options.batch_size) {
-      std::vector<int64_t> rows = iota_rows(static_cast<size_t>(std::min(n, start + options.batch_size) - start));
+      std::vector<int64_t> rows = all_rows(std::min(n, start + options.batch_size) - start);
       for (auto& r : rows) r += start;
       torch::Tensor z = model->encode(make_batch(preprocessor, input, rows, layout)).cpu().contiguous();
       for (size_t i = 0; i < rows.size(); ++i)
@@ -289,23 +287,21 @@ int64_t embed(const EmbedOptions& options) {
   const auto genes = static_cast<int64_t>(preprocessor.output_genes().size());
 
   if (options.stream) {
-    check_streamed_embedding(options);
-    StreamedFile file = open_streamed(options.data);
-    StreamedCounts cells(file, file.rows, options.streaming.chunk_cells);
-    GeneAlignment alignment = preprocessor.qc_genes().align(file.var, align, file.path);
-    DenseMatrix embedding{cells.size(), latent, std::vector<float>(static_cast<size_t>(cells.size() * latent))};
-    for (size_t k = 0; k < cells.chunks().size(); ++k) {
-      CsrMatrix block = cells.read_chunk(k);
-      preprocess::require_counts(block, file.path);
-      encode_rows(preprocessor.model_input(block, alignment), cells.chunks().positions[k], embedding);
+    WholeFileStream s(options);
+    GeneAlignment alignment = preprocessor.qc_genes().align(s.file.var, align, s.file.path);
+    DenseMatrix embedding{s.cells.size(), latent, std::vector<float>(static_cast<size_t>(s.cells.size() * latent))};
+    for (size_t k = 0; k < s.cells.chunks().size(); ++k) {
+      CsrMatrix block = s.cells.read_chunk(k);
+      preprocess::require_counts(block, s.file.path);
+      encode_rows(preprocessor.model_input(block, alignment), s.cells.chunks().positions[k], embedding);
     }
     write_embedding(options, AnnData{}, std::move(embedding), header.meta, genes);
-    return cells.size();
+    return s.cells.size();
   }
   AnnData data = load_cells(options.data);
   auto input = preprocessor.model_input(data, align);
   DenseMatrix embedding{data.n_cells(), latent, std::vector<float>(static_cast<size_t>(data.n_cells() * latent))};
-  encode_rows(input, iota_rows(static_cast<size_t>(data.n_cells())), embedding);
+  encode_rows(input, all_rows(data.n_cells()), embedding);
   write_embedding(options, data, std::move(embedding), header.meta, genes);
   return data.n_cells();
 }

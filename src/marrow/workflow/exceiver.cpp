@@ -11,6 +11,7 @@
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/json_util.hpp"
+#include "marrow/data/selection.hpp"
 #include "marrow/io/h5ad_writer.hpp"
 #include "marrow/models/classifier.hpp"
 #include "marrow/models/exceiver.hpp"
@@ -50,12 +51,6 @@ LoadedExceiver load_exceiver(const std::string& path) {
   models::load_model_weights(path, *e.model);
   e.model->eval();
   return e;
-}
-
-std::vector<int64_t> all_rows(int64_t n) {
-  std::vector<int64_t> rows(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) rows[i] = i;
-  return rows;
 }
 
 }  // namespace
@@ -152,13 +147,11 @@ TokenCorpus in_memory_tokens(const ExceiverPretrainOptions& o) {
   for (int64_t r = 0; r < validation_cells.n_cells(); ++r) examples->push_back(models::make_example(validation_cells, r, o.masking, rng));
   const bool counts = count_loss(o.model);
   corpus.validation = [examples, counts](const TokenLoss& loss) {
-    double total = 0;
-    for (size_t start = 0; start < examples->size(); start += 256) {
-      std::vector<models::CellExample> batch(examples->begin() + static_cast<std::ptrdiff_t>(start),
-                                             examples->begin() + static_cast<std::ptrdiff_t>(std::min(examples->size(), start + 256)));
-      total += loss(models::to_batch(batch, counts)).item<double>() * static_cast<double>(batch.size());
-    }
-    return total / static_cast<double>(examples->size());
+    return mean_over_batches(all_rows(static_cast<int64_t>(examples->size())), 256, [&](std::span<const int64_t> rows) {
+      std::vector<models::CellExample> batch;
+      for (int64_t r : rows) batch.push_back((*examples)[r]);
+      return loss(models::to_batch(batch, counts)).item<double>();
+    });
   };
   return corpus;
 }
@@ -184,17 +177,15 @@ TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
   const double target_sum = o.target_sum;
   const std::string source = spec.path;
   auto tokens_of = [alignment, n_vocab, target_sum, source](const CsrMatrix& block, std::span<const int64_t> rows) {
-    std::vector<int64_t> named(rows.begin(), rows.end());
     return preprocess::tokenize(block, alignment, n_vocab, target_sum, source,
-                                [named](int64_t i) { return fmt::format("file row {}", named[i]); });
+                                [rows](int64_t i) { return fmt::format("file row {}", rows[i]); });
   };
 
   // One pass for the gene value means (each rank its own chunks, summed over ranks).
   models::GeneValueSums sums(n_vocab);
   for (size_t k : stream->own_train_chunks()) {
-    std::vector<int64_t> rows;
-    for (int64_t p : stream->train().chunks().positions[k]) rows.push_back(stream->train().file_row(p));
-    sums.add(tokens_of(stream->train().read_chunk(k), rows));
+    const auto& positions = stream->train().chunks().positions[k];
+    sums.add(tokens_of(stream->train().read_positions(positions), stream->train().file_rows(positions)));
   }
   if (const auto& sum = stream->sum_over_ranks()) {
     sum(sums.sum);
@@ -202,10 +193,7 @@ TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
     sum(sums.expressing);
   }
   corpus.value_means = sums.means();
-  std::vector<int32_t> panel;  // the vocabulary genes the file measured
-  for (int32_t v : alignment.vocabulary_index)
-    if (v >= 0) panel.push_back(v);
-  std::sort(panel.begin(), panel.end());
+  const std::vector<int32_t> panel = preprocess::panel_of(alignment);
   spdlog::info("{}: {} training and {} validation cells, {} of {} vocabulary genes measured, streamed in chunks of {}", source,
                corpus.n_train, corpus.n_validation, panel.size(), n_vocab, o.streaming.chunk_cells);
   // Fetched rows as token cells of the file's one panel.
@@ -224,8 +212,8 @@ TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
   }, n_vocab, true);  // examples read the raw counts
 
   const int64_t batch_size = o.train.batch_size;
+  corpus.order = [stream, batch_size](uint64_t epoch_seed) { return stream->epoch_order(epoch_seed, batch_size); };
   const uint64_t seed = o.train.seed;
-  corpus.order = [stream, batch_size, seed](int epoch) { return stream->epoch_order(epoch, batch_size, seed); };
   const models::MaskingOptions masking = o.masking;
   corpus.train_examples = [stream, as_tokens, masking](const std::vector<int64_t>& rows) {
     preprocess::TokenCells cells = as_tokens(stream->fetch_train(rows));
@@ -239,7 +227,7 @@ TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
       preprocess::TokenCells cells = as_tokens(rows);
       std::vector<models::CellExample> examples;
       for (size_t i = 0; i < batch.size(); ++i) {
-        Rng rng((seed ^ 0x5eedULL) ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(batch[i] + 1)));
+        Rng rng = models::cell_rng(seed ^ 0x5eedULL, batch[i]);
         examples.push_back(models::make_example(cells, static_cast<int64_t>(i), masking, rng));
       }
       return loss(models::to_batch(examples, counts)).item<double>();

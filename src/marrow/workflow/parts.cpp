@@ -10,6 +10,7 @@
 #include "marrow/core/json_util.hpp"
 #include "marrow/core/random.hpp"
 #include "marrow/core/version.hpp"
+#include "marrow/data/selection.hpp"
 
 namespace marrow::workflow {
 
@@ -32,8 +33,7 @@ Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::
     if (parts.train.empty()) fail("{}: none of the split's training cells is among the selected cells", source);
     spdlog::info("{}", parts.split->summary());
   } else {
-    parts.train.resize(obs.rows());
-    for (size_t i = 0; i < obs.rows(); ++i) parts.train[i] = static_cast<int64_t>(i);
+    parts.train = all_rows(static_cast<int64_t>(obs.rows()));
   }
   if (parts.validation.empty() && choice.validation_fraction > 0) {
     Rng rng(choice.seed + 17);

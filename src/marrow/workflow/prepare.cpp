@@ -18,10 +18,15 @@ AnnData load_cells(const DataSpec& spec) {
   AnnData data = io::load_dataset(spec.path, load);
   spdlog::info("{}: {} cells x {} genes ({})", spec.path, data.n_cells(), data.n_genes(), data.matrix_source);
   if (spec.cells.empty()) return data;
+  return data.select_cells(selected_rows(data.obs, spec));
+}
+
+std::vector<int64_t> selected_rows(const DataFrame& obs, const DataSpec& spec) {
+  if (spec.cells.empty()) return all_rows(static_cast<int64_t>(obs.rows()));
   CellSelection selection = parse_selection(spec.cells);
-  std::vector<int64_t> rows = select_rows(data.obs, selection, spec.path);
-  spdlog::info("{}: selected {} of {} cells ({})", spec.path, rows.size(), data.n_cells(), selection.describe());
-  return data.select_cells(rows);
+  std::vector<int64_t> rows = select_rows(obs, selection, spec.path);
+  spdlog::info("{}: selected {} of {} cells ({})", spec.path, rows.size(), obs.rows(), selection.describe());
+  return rows;
 }
 
 AnnData load_split_part(const DataSpec& spec, const std::string& split_file, const std::string& part) {

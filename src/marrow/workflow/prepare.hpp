@@ -22,6 +22,8 @@ struct DataSpec {
 
 // Loads the file and keeps the selected cells (logging how many).
 AnnData load_cells(const DataSpec& spec);
+// The rows of obs that spec.cells selects (every row when it is empty), logging how many.
+std::vector<int64_t> selected_rows(const DataFrame& obs, const DataSpec& spec);
 // The same, narrowed to one part (train, validation or test) of a saved split when split_file is set.
 AnnData load_split_part(const DataSpec& spec, const std::string& split_file, const std::string& part);
 

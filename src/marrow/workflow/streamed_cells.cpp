@@ -35,17 +35,9 @@ StreamedFile open_streamed(const DataSpec& spec) {
   file.matrix = spec.matrix;
   file.var = std::move(tables.var);
   file.file_cells = reader.n_cells();
-  if (spec.cells.empty()) {
-    file.rows.resize(static_cast<size_t>(file.file_cells));
-    for (int64_t r = 0; r < file.file_cells; ++r) file.rows[r] = r;
-    file.obs = std::move(tables.obs);
-  } else {
-    CellSelection selection = parse_selection(spec.cells);
-    file.rows = select_rows(tables.obs, selection, spec.path);
-    spdlog::info("{}: selected {} of {} cells ({})", spec.path, file.rows.size(), file.file_cells, selection.describe());
-    file.obs = tables.obs.subset(file.rows);
-  }
   spdlog::info("{}: {} cells x {} genes ({}), streamed", spec.path, file.file_cells, file.var.rows(), spec.matrix);
+  file.rows = selected_rows(tables.obs, spec);
+  file.obs = spec.cells.empty() ? std::move(tables.obs) : tables.obs.subset(file.rows);
   return file;
 }
 
@@ -53,14 +45,21 @@ StreamedCounts::StreamedCounts(const StreamedFile& file, std::vector<int64_t> fi
     : file_(&file), reader_(file.path, file.matrix), file_rows_(std::move(file_rows)),
       chunks_(RowChunks::group(file_rows_, chunk_cells)) {}
 
-CsrMatrix StreamedCounts::read_chunk(size_t k) const {
-  const auto& positions = chunks_.positions[k];
-  const int64_t first = file_rows_[positions.front()], last = file_rows_[positions.back()];
-  CsrMatrix block = reader_.read_rows(first, last + 1);
+CsrMatrix StreamedCounts::read_positions(std::span<const int64_t> positions) const {
+  std::vector<int64_t> rows = file_rows(positions);
+  if (rows.empty()) return reader_.read_rows(0, 0);
+  const auto [low, high] = std::minmax_element(rows.begin(), rows.end());
+  const int64_t first = *low;
+  CsrMatrix block = reader_.read_rows(first, *high + 1);
+  for (int64_t& r : rows) r -= first;
+  return block.select_rows(rows);
+}
+
+std::vector<int64_t> StreamedCounts::file_rows(std::span<const int64_t> positions) const {
   std::vector<int64_t> rows;
   rows.reserve(positions.size());
-  for (int64_t p : positions) rows.push_back(file_rows_[p] - first);
-  return block.select_rows(rows);
+  for (int64_t p : positions) rows.push_back(file_rows_[p]);
+  return rows;
 }
 
 preprocess::CountBlocks StreamedCounts::blocks(std::vector<size_t> which) const {
@@ -103,28 +102,25 @@ void StreamedInputs::plan(std::span<const int64_t> positions) {
   prefetch_next();
 }
 
-StreamedInputs::Loaded StreamedInputs::load(size_t chunk, std::vector<int64_t> wanted) const {
-  const auto& positions = counts_->chunks().positions[chunk];
-  std::vector<int64_t> local;
-  for (size_t i = 0, j = 0; i < positions.size() && j < wanted.size(); ++i)
-    if (positions[i] == wanted[j]) local.push_back(static_cast<int64_t>(i)), ++j;
-  CsrMatrix block = counts_->read_chunk(chunk).select_rows(local);
+StreamedInputs::Loaded StreamedInputs::load(std::vector<int64_t> wanted) const {
+  CsrMatrix block = counts_->read_positions(wanted);
   preprocess::require_counts(block, counts_->source());
-  std::vector<int64_t> file_rows;
-  for (int64_t p : wanted) file_rows.push_back(counts_->file_row(p));
-  return Loaded{std::move(wanted), transform_(block, file_rows)};
+  StreamedRows rows = transform_(block, counts_->file_rows(wanted));
+  return Loaded{std::move(wanted), std::move(rows)};
+}
+
+std::vector<int64_t> StreamedInputs::wanted(size_t chunk) const {
+  std::vector<int64_t> positions;
+  for (int64_t p : counts_->chunks().positions[chunk])
+    if (planned_[p] && !rows_.count(p)) positions.push_back(p);
+  return positions;
 }
 
 void StreamedInputs::prefetch_next() {
   if (next_ >= schedule_.size()) return;
-  size_t chunk = schedule_[next_++];
-  std::vector<int64_t> wanted;  // decided here, on the caller's thread, from the plan
-  for (int64_t p : counts_->chunks().positions[chunk])
-    if (planned_[p] && !rows_.count(p)) wanted.push_back(p);
-  pending_chunk_ = chunk;
-  pending_ = std::async(std::launch::async, [this, chunk, wanted = std::move(wanted)]() mutable {
-    return load(chunk, std::move(wanted));
-  });
+  pending_chunk_ = schedule_[next_++];
+  // What to keep is decided here, on the caller's thread, from the plan.
+  pending_ = std::async(std::launch::async, [this, cells = wanted(pending_chunk_)]() mutable { return load(std::move(cells)); });
 }
 
 void StreamedInputs::read(size_t chunk) {
@@ -133,10 +129,7 @@ void StreamedInputs::read(size_t chunk) {
     loaded = pending_.get();
     pending_chunk_ = SIZE_MAX;
   } else {  // off the schedule (not planned in this order): read it here
-    std::vector<int64_t> wanted;
-    for (int64_t p : counts_->chunks().positions[chunk])
-      if (planned_[p] && !rows_.count(p)) wanted.push_back(p);
-    loaded = load(chunk, std::move(wanted));
+    loaded = load(wanted(chunk));
   }
   const StreamedRows& input = loaded.rows;
   for (size_t i = 0; i < loaded.positions.size(); ++i) {
@@ -213,8 +206,8 @@ void StreamedTraining::set_transform(const ChunkTransform& transform, int64_t co
   validation_inputs_ = std::make_unique<StreamedInputs>(*validation_, transform, cols, keep_counts);
 }
 
-std::vector<int64_t> StreamedTraining::epoch_order(int epoch, int64_t batch_size, uint64_t seed) {
-  std::vector<int64_t> order = stream_order(train_->chunks(), options_, batch_size, world_, seed * 7919ULL + static_cast<uint64_t>(epoch));
+std::vector<int64_t> StreamedTraining::epoch_order(uint64_t epoch_seed, int64_t batch_size) {
+  std::vector<int64_t> order = stream_order(train_->chunks(), options_, batch_size, world_, epoch_seed);
   train_inputs_->plan(rank_positions(order, batch_size, rank_, world_));
   return order;
 }
@@ -225,12 +218,11 @@ double StreamedTraining::validate(int64_t batch_size,
   for (size_t k : rank_chunks(validation_->chunks().size(), rank_, world_))
     mine.insert(mine.end(), validation_->chunks().positions[k].begin(), validation_->chunks().positions[k].end());
   validation_inputs_->plan(mine);
-  std::vector<double> sums{0.0, 0.0};  // loss x cells, cells
-  for (size_t start = 0; start < mine.size(); start += static_cast<size_t>(batch_size)) {
-    std::span<const int64_t> batch(mine.data() + start, std::min<size_t>(static_cast<size_t>(batch_size), mine.size() - start));
-    sums[0] += batch_loss(validation_inputs_->fetch(batch), batch) * static_cast<double>(batch.size());
-    sums[1] += static_cast<double>(batch.size());
-  }
+  const double mean = mean_over_batches(mine, batch_size, [&](std::span<const int64_t> batch) {
+    return batch_loss(validation_inputs_->fetch(batch), batch);
+  });
+  const auto cells = static_cast<double>(mine.size());
+  std::vector<double> sums{cells > 0 ? mean * cells : 0.0, cells};  // loss x cells, cells (over ranks)
   if (sum_) sum_(sums);
   return sums[1] > 0 ? sums[0] / sums[1] : NAN;
 }

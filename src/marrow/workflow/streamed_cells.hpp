@@ -40,11 +40,14 @@ class StreamedCounts {
  public:
   StreamedCounts(const StreamedFile& file, std::vector<int64_t> file_rows, int64_t chunk_cells);
   int64_t size() const { return static_cast<int64_t>(file_rows_.size()); }
-  int64_t file_row(int64_t position) const { return file_rows_[position]; }
   const std::string& source() const { return file_->path; }
   const RowChunks& chunks() const { return chunks_; }
   // Counts of chunk k's cells, in chunks().positions[k] order.
-  CsrMatrix read_chunk(size_t k) const;
+  CsrMatrix read_chunk(size_t k) const { return read_positions(chunks_.positions[k]); }
+  // Counts of these cells, which lie in one chunk, in this order (one read of the rows they span).
+  CsrMatrix read_positions(std::span<const int64_t> positions) const;
+  // The file rows of these positions (to name cells in errors).
+  std::vector<int64_t> file_rows(std::span<const int64_t> positions) const;
   // The given chunks as blocks for Preprocessor::fit.
   preprocess::CountBlocks blocks(std::vector<size_t> which) const;
 
@@ -95,10 +98,12 @@ class StreamedInputs {
     std::vector<int64_t> positions;
     StreamedRows rows;
   };
-  // Reads chunk k's cells at these positions and transforms them (runs on the prefetch thread).
-  Loaded load(size_t chunk, std::vector<int64_t> positions) const;
+  // Reads the cells at these positions (of one chunk) and transforms them (runs on the prefetch thread).
+  Loaded load(std::vector<int64_t> positions) const;
   void read(size_t chunk);
   void prefetch_next();
+  // The planned cells of a chunk not yet read (what reading it must keep).
+  std::vector<int64_t> wanted(size_t chunk) const;
   const StreamedCounts* counts_;
   ChunkTransform transform_;
   int64_t cols_;
@@ -136,7 +141,7 @@ class StreamedTraining {
   // How chunks become model inputs (for both parts); called once, before the first epoch.
   void set_transform(const ChunkTransform& transform, int64_t cols, bool keep_counts);
   // The epoch's order of the training cells (the same on every rank); plans this rank's fetches.
-  std::vector<int64_t> epoch_order(int epoch, int64_t batch_size, uint64_t seed);
+  std::vector<int64_t> epoch_order(uint64_t epoch_seed, int64_t batch_size);
   StreamedRows fetch_train(std::span<const int64_t> positions) { return train_inputs_->fetch(positions); }
   // This rank's validation cells (its chunks, in file order) in batches: batch_loss(rows, positions)
   // gives a batch's mean loss; returns the mean over all validation cells of all ranks (NaN: none).
