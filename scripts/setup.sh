@@ -17,6 +17,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libhnswlib-dev
   python3-anndata python3-torch python3-h5py
+  time  # /usr/bin/time: peak memory in bench/streaming_memory.sh
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -72,8 +72,43 @@ preprocess::CountBlocks StreamedCounts::blocks(std::vector<size_t> which) const 
   return blocks;
 }
 
-StreamedInputs::StreamedInputs(const StreamedCounts& counts, ChunkTransform transform, int64_t cols, bool keep_counts)
+ReadAhead::ReadAhead() : thread_([this] { run(); }) {}
+
+ReadAhead::~ReadAhead() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void ReadAhead::submit(std::function<void()> job) {
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(job));
+  }
+  wake_.notify_all();
+}
+
+void ReadAhead::run() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, nothing left
+      job = std::move(jobs_.front());
+      jobs_.pop_front();
+    }
+    job();
+  }
+}
+
+StreamedInputs::StreamedInputs(const StreamedCounts& counts, ChunkTransform transform, int64_t cols, bool keep_counts,
+                               std::shared_ptr<ReadAhead> read_ahead)
     : counts_(&counts), transform_(std::move(transform)), cols_(cols), keep_counts_(keep_counts),
+      read_ahead_(read_ahead ? std::move(read_ahead) : std::make_shared<ReadAhead>()),
       chunk_of_(static_cast<size_t>(counts.size()), 0), planned_(static_cast<size_t>(counts.size()), 0) {
   const auto& chunks = counts.chunks();
   for (size_t k = 0; k < chunks.size(); ++k)
@@ -120,7 +155,11 @@ void StreamedInputs::prefetch_next() {
   if (next_ >= schedule_.size()) return;
   pending_chunk_ = schedule_[next_++];
   // What to keep is decided here, on the caller's thread, from the plan.
-  pending_ = std::async(std::launch::async, [this, cells = wanted(pending_chunk_)]() mutable { return load(std::move(cells)); });
+  auto task = std::make_shared<std::packaged_task<Loaded()>>([this, cells = wanted(pending_chunk_)]() mutable {
+    return load(std::move(cells));
+  });
+  pending_ = task->get_future();
+  read_ahead_->submit([task] { (*task)(); });
 }
 
 void StreamedInputs::read(size_t chunk) {
@@ -202,8 +241,8 @@ StreamedTraining::StreamedTraining(const DataSpec& spec, const SplitChoice& spli
 }
 
 void StreamedTraining::set_transform(const ChunkTransform& transform, int64_t cols, bool keep_counts) {
-  train_inputs_ = std::make_unique<StreamedInputs>(*train_, transform, cols, keep_counts);
-  validation_inputs_ = std::make_unique<StreamedInputs>(*validation_, transform, cols, keep_counts);
+  train_inputs_ = std::make_unique<StreamedInputs>(*train_, transform, cols, keep_counts, read_ahead_);
+  validation_inputs_ = std::make_unique<StreamedInputs>(*validation_, transform, cols, keep_counts, read_ahead_);
 }
 
 std::vector<int64_t> StreamedTraining::epoch_order(uint64_t epoch_seed, int64_t batch_size) {

@@ -3,9 +3,13 @@
 // front (a few bytes per cell), the matrix a chunk at a time. Memory is then bounded by the chunk
 // and shuffle-buffer sizes (data/row_stream.hpp), not by the file.
 #include <functional>
+#include <condition_variable>
+#include <deque>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -58,6 +62,27 @@ class StreamedCounts {
   RowChunks chunks_;
 };
 
+// One background thread that runs jobs in turn for as long as it lives; chunks are read and
+// transformed there. One lasting thread rather than one per chunk: a new thread may get a new malloc
+// arena, and every arena keeps the memory of the chunks it once held (measured: a second arena of
+// 61 MB on the 400k-cell file, none on the 50k one).
+class ReadAhead {
+ public:
+  ReadAhead();
+  ~ReadAhead();  // finishes the queued jobs
+  ReadAhead(const ReadAhead&) = delete;
+  ReadAhead& operator=(const ReadAhead&) = delete;
+  void submit(std::function<void()> job);
+
+ private:
+  void run();
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 // Model inputs of streamed cells, served in a planned order: plan() says which positions the next
 // fetches ask for, in order; reading a chunk keeps only those of its cells, and a fetched cell is
 // dropped. Memory holds the cells read but not yet fetched (bounded by the stream order) plus the
@@ -73,7 +98,10 @@ using ChunkTransform = std::function<StreamedRows(const CsrMatrix& counts, std::
 
 class StreamedInputs {
  public:
-  StreamedInputs(const StreamedCounts& counts, ChunkTransform transform, int64_t cols, bool keep_counts = true);
+  // read_ahead: the thread to read on (shared by the training and validation inputs of one run);
+  // null = a thread of its own.
+  StreamedInputs(const StreamedCounts& counts, ChunkTransform transform, int64_t cols, bool keep_counts = true,
+                 std::shared_ptr<ReadAhead> read_ahead = nullptr);
   ~StreamedInputs();
   StreamedInputs(const StreamedInputs&) = delete;
   StreamedInputs& operator=(const StreamedInputs&) = delete;
@@ -112,6 +140,7 @@ class StreamedInputs {
   size_t next_ = 0;                   // next entry of schedule_ to prefetch
   size_t pending_chunk_ = SIZE_MAX;
   std::future<Loaded> pending_;
+  std::shared_ptr<ReadAhead> read_ahead_;
   std::vector<int64_t> chunk_of_;     // per position: its chunk
   std::vector<char> planned_;         // per position: fetch will ask for it
   std::unordered_map<int64_t, Row> rows_;
@@ -157,6 +186,7 @@ class StreamedTraining {
   StreamedFile file_;
   Parts parts_;
   std::unique_ptr<StreamedCounts> train_, validation_;
+  std::shared_ptr<ReadAhead> read_ahead_ = std::make_shared<ReadAhead>();
   std::unique_ptr<StreamedInputs> train_inputs_, validation_inputs_;
 };
 
