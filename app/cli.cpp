@@ -11,7 +11,7 @@
 
 namespace marrow::cli {
 
-void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_required) {
+void add_data_options(CLI::App& command, DataSpec& spec, bool data_required) {
   auto* data = command.add_option("--data,-d", spec.path, "Input: .h5ad, 10x .h5, or 10x matrix directory");
   if (data_required) data->required();
   command.add_option("--matrix", spec.matrix, "Matrix of an .h5ad to use: X, raw/X or layers/NAME")->capture_default_str();
@@ -19,7 +19,7 @@ void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_req
   command.add_option("--cells", spec.cells, "Cell selection, e.g. \"cell_type=HSC,Prog;condition=AML\"");
 }
 
-void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool validation) {
+void add_split_options(CLI::App& command, SplitChoice& choice, bool validation) {
   auto* spec = command.add_option("--split", choice.spec, "Train on the training part of a new split: random, stratified:COL, group:COL");
   if (!choice.spec.empty()) spec->capture_default_str();
   auto* file = command.add_option("--split-file", choice.file, "Train on the training part of a saved split (JSON, from marrow split)");

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "marrow/core/enum_names.hpp"
 #include "marrow/data/row_stream.hpp"
 #include "marrow/runtime/distributed.hpp"
 #include "marrow/train/train_options.hpp"
@@ -11,11 +12,22 @@
 
 namespace marrow::cli {
 
+// An option naming one value of enum E (core/enum_names.hpp): parsed once, here, into `value`;
+// the help lists the names and shows the default.
+template <typename E>
+CLI::Option* add_enum_option(CLI::App& command, const std::string& flags, E& value, const std::string& help) {
+  auto* option = command.add_option_function<std::string>(
+      flags, [&value](const std::string& text) { value = parse_enum<E>(text); },
+      help + " (" + enum_choices<E>() + ")");
+  option->default_str(enum_name(value));
+  return option;
+}
+
 // --data/--matrix/--labels/--cells, bound to a DataSpec.
-void add_data_options(CLI::App& command, workflow::DataSpec& spec, bool data_required = true);
+void add_data_options(CLI::App& command, DataSpec& spec, bool data_required = true);
 
 // --split/--split-file/--stratify/--test-fraction/--seed (and --validation-fraction if asked).
-void add_split_options(CLI::App& command, workflow::SplitChoice& choice, bool validation);
+void add_split_options(CLI::App& command, SplitChoice& choice, bool validation);
 
 // --epochs/--batch-size/--lr/... shared by every training command.
 void add_training_options(CLI::App& command, train::TrainOptions& train);

@@ -20,10 +20,10 @@ struct Inputs {
   std::vector<std::string> paths, labels;
   std::string matrix = "X", cells;
   std::vector<std::string> stage_classes;  // one comma-separated list per new stage
-  std::vector<workflow::DataSpec> specs() const {
+  std::vector<DataSpec> specs() const {
     if (!labels.empty() && labels.size() != paths.size())
       fail("--labels: give one per --data file ({} files, {} label files); '-' for none", paths.size(), labels.size());
-    std::vector<workflow::DataSpec> out;
+    std::vector<DataSpec> out;
     for (size_t i = 0; i < paths.size(); ++i)
       out.push_back({paths[i], matrix, labels.empty() || labels[i] == "-" ? "" : labels[i], cells});
     return out;

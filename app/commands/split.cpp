@@ -10,7 +10,7 @@ namespace marrow::cli {
 
 void add_split_command(CLI::App& app) {
   struct Options {
-    workflow::DataSpec data;
+    DataSpec data;
     std::string by = "random";
     double test_fraction = 0.3, validation_fraction = 0.0;
     uint64_t seed = 0;

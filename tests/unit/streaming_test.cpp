@@ -132,7 +132,7 @@ void expect_same_preprocessor(const preprocess::Preprocessor& a, const preproces
 
 TEST(StreamedCells, PreprocessingFittedFromChunksEqualsTheInMemoryFit) {
   SimFile sim;
-  workflow::DataSpec spec;
+  DataSpec spec;
   spec.path = sim.path;
   workflow::StreamedFile file = workflow::open_streamed(spec);
   ASSERT_EQ(file.rows.size(), 700u);
@@ -174,7 +174,7 @@ TEST(StreamedCells, PreprocessingFittedFromChunksEqualsTheInMemoryFit) {
 
 TEST(StreamedCells, InputsServedInStreamOrderEqualTheInMemoryInputs) {
   SimFile sim;
-  workflow::DataSpec spec;
+  DataSpec spec;
   spec.path = sim.path;
   spec.cells = "lineage!=lymphoid";
   workflow::StreamedFile file = workflow::open_streamed(spec);
@@ -205,7 +205,7 @@ TEST(StreamedCells, InputsServedInStreamOrderEqualTheInMemoryInputs) {
 }
 
 TEST(StreamedCells, FilesThatCannotBeStreamedAreRefusedClearly) {
-  workflow::DataSpec spec;
+  DataSpec spec;
   spec.path = test::fixture("csc_f64.h5ad");
   try {
     workflow::open_streamed(spec);

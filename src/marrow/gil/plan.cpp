@@ -153,10 +153,10 @@ StagePlan build_plan(const std::vector<const AnnData*>& files, const std::vector
   // Held-out and training cells of every file.
   std::vector<std::vector<int64_t>> train_rows(files.size());
   for (size_t f = 0; f < files.size(); ++f) {
-    workflow::SplitChoice choice = o.holdout;
+    SplitChoice choice = o.holdout;
     choice.validation_fraction = 0;
     if (choice.spec.empty() && choice.file.empty()) choice.spec = "random";
-    workflow::Parts parts = workflow::resolve_parts(files[f]->obs, choice, paths[f]);
+    Parts parts = resolve_parts(files[f]->obs, choice, paths[f]);
     if (parts.test.empty()) fail("{}: the split holds out no cells of this file; every file needs held-out cells for evaluation", paths[f]);
     std::vector<int64_t> rows = parts.train;
     rows.insert(rows.end(), parts.validation.begin(), parts.validation.end());

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "marrow/data/anndata.hpp"
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 
 namespace marrow::gil {
 
@@ -63,7 +63,7 @@ struct PlanOptions {
   int64_t genes_per_stage = 150;                     // markers
   int64_t min_cells = 3;                             // genes expressed in fewer training cells are left out
   std::string probe_label;                           // stages without a task probe this column
-  workflow::SplitChoice holdout;                     // held-out cells of each file (its test part)
+  SplitChoice holdout;                     // held-out cells of each file (its test part)
   int64_t max_cells = 0;                             // per file, a seeded sample of the non-held-out cells (0: all)
 };
 

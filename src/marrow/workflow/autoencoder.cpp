@@ -22,6 +22,7 @@
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/exceiver.hpp"
 #include "marrow/workflow/streamed_cells.hpp"
+#include "marrow/workflow/run_metadata.hpp"
 
 namespace marrow::workflow {
 

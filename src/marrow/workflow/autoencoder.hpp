@@ -6,7 +6,7 @@
 #include "marrow/models/autoencoder_options.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/train/train_options.hpp"
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 #include "marrow/workflow/prepare.hpp"
 
 namespace marrow::workflow {

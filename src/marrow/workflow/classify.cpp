@@ -24,6 +24,7 @@
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/train/trainer.hpp"
 #include "marrow/workflow/exceiver.hpp"
+#include "marrow/workflow/run_metadata.hpp"
 
 namespace marrow::workflow {
 

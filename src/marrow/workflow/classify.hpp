@@ -7,7 +7,7 @@
 
 #include "marrow/models/classifier_options.hpp"
 #include "marrow/train/train_options.hpp"
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 #include "marrow/workflow/prepare.hpp"
 
 namespace marrow::workflow {

@@ -13,7 +13,7 @@
 #include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/train/train_options.hpp"
 #include "marrow/workflow/autoencoder.hpp"
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 #include "marrow/workflow/prepare.hpp"
 
 namespace marrow::workflow {

@@ -13,7 +13,7 @@
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 #include "marrow/train/train_options.hpp"
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 
 namespace marrow::workflow {
 

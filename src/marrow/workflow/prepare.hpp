@@ -6,19 +6,13 @@
 #include <string>
 
 #include "marrow/data/anndata.hpp"
+#include "marrow/data/data_spec.hpp"
 #include "marrow/data/split.hpp"
 #include "marrow/io/h5ad_writer.hpp"
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 
 namespace marrow::workflow {
-
-struct DataSpec {
-  std::string path;
-  std::string matrix = "X";
-  std::string labels;  // CSV/TSV joined on barcode
-  std::string cells;   // selection, e.g. "cell_type=HSC,Prog;condition=AML"
-};
 
 // Loads the file and keeps the selected cells (logging how many).
 AnnData load_cells(const DataSpec& spec);

@@ -18,7 +18,7 @@
 #include "marrow/data/row_stream.hpp"
 #include "marrow/io/h5ad_reader.hpp"
 #include "marrow/preprocess/pipeline.hpp"
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 #include "marrow/workflow/prepare.hpp"
 
 namespace marrow::runtime {

@@ -8,9 +8,8 @@
 
 #include "marrow/data/frame.hpp"
 #include "marrow/data/split.hpp"
-#include "marrow/train/train_options.hpp"
 
-namespace marrow::workflow {
+namespace marrow {
 
 struct SplitChoice {
   std::string spec;            // "", random, stratified:COL, group:COL
@@ -28,10 +27,5 @@ struct Parts {
 
 Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::string& source);
 
-// What a model file records about the run that made it: marrow version, command, input file and
-// its CRC-32, matrix, cell selection, seed, training settings and history, and the split.
-nlohmann::json run_metadata(const std::string& command, const std::string& input, const std::string& matrix,
-                            const std::string& cells, const train::TrainOptions& train, const train::TrainResult& result,
-                            const Parts& parts);
 
-}  // namespace marrow::workflow
+}  // namespace marrow

@@ -1,18 +1,16 @@
-#include "marrow/workflow/parts.hpp"
+#include "marrow/data/parts.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 
-#include "marrow/core/checksum.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/json_util.hpp"
 #include "marrow/core/random.hpp"
-#include "marrow/core/version.hpp"
 #include "marrow/data/selection.hpp"
 
-namespace marrow::workflow {
+namespace marrow {
 
 Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::string& source) {
   Parts parts;
@@ -50,26 +48,5 @@ Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::
   return parts;
 }
 
-nlohmann::json run_metadata(const std::string& command, const std::string& input, const std::string& matrix,
-                            const std::string& cells, const train::TrainOptions& train, const train::TrainResult& result,
-                            const Parts& parts) {
-  nlohmann::json history = nlohmann::json::array();
-  for (const auto& r : result.history) history.push_back(r.to_json());
-  return {{"marrow_version", kVersion},
-          {"command", command},
-          {"input", input},
-          {"input_crc32", file_crc32(input)},
-          {"matrix", matrix},
-          {"cells", cells},
-          {"seed", train.seed},
-          {"epochs", train.epochs},
-          {"batch_size", train.batch_size},
-          {"learning_rate", train.learning_rate},
-          {"best_epoch", result.best_epoch},
-          {"train_cells", parts.train.size()},
-          {"validation_cells", parts.validation.size()},
-          {"history", history},
-          {"split", parts.split ? parts.split->to_json() : nlohmann::json(nullptr)}};
-}
 
-}  // namespace marrow::workflow
+}  // namespace marrow
