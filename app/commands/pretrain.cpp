@@ -5,6 +5,7 @@
 #include "cli.hpp"
 #include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/workflow/autoencoder.hpp"
+#include "marrow/workflow/embed.hpp"
 
 namespace marrow::cli {
 

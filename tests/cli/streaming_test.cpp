@@ -95,7 +95,10 @@ TEST_F(Streaming, StreamedEmbeddingEqualsTheInMemoryOne) {
   ASSERT_EQ(test::run_marrow("pretrain ae --data " + dir / "sim.h5ad" + train + " --epochs 1 --out " + dir / "m.marrow").exit_code, 0);
   auto [x, y] = embed_both(dir / "m.marrow");
   ASSERT_EQ(x.rows, 3000);
-  EXPECT_EQ(x.values, y.values);
+  // Equal up to float rounding: on some CPUs (OpenBLAS SkylakeX kernels) the same batch in another
+  // buffer rounds differently in the last bits, so bitwise equality failed on an unchanged build.
+  ASSERT_EQ(x.values.size(), y.values.size());
+  for (size_t i = 0; i < x.values.size(); ++i) ASSERT_NEAR(x.values[i], y.values[i], 1e-5) << i;
 
   auto cells = test::run_marrow("embed -m " + dir / "m.marrow" + " --data " + dir / "sim.h5ad" +
                                 " --stream --cells lineage=progenitor -o " + dir / "c.h5ad");

@@ -20,6 +20,7 @@
 #include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/sim/simulator.hpp"
 #include "marrow/workflow/autoencoder.hpp"
+#include "marrow/workflow/embed.hpp"
 #include "marrow/workflow/exceiver.hpp"
 #include "support.hpp"
 

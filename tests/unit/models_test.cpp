@@ -17,6 +17,7 @@
 #include "marrow/sim/simulator.hpp"
 #include "marrow/train/fused_adamw.hpp"
 #include "marrow/workflow/autoencoder.hpp"
+#include "marrow/workflow/embed.hpp"
 #include "marrow/workflow/classify.hpp"
 #include "support.hpp"
 

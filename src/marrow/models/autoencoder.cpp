@@ -1,6 +1,15 @@
 #include "marrow/models/autoencoder.hpp"
 
+#include <cmath>
+#include <unordered_map>
+
 #include "marrow/core/error.hpp"
+#include "marrow/data/selection.hpp"
+#include "marrow/models/batching.hpp"
+#include "marrow/models/encoder.hpp"
+#include "marrow/models/model_file.hpp"
+#include "marrow/preprocess/qc.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
 
 namespace marrow::models {
 
@@ -127,6 +136,161 @@ torch::Tensor AutoencoderImpl::loss(const CellBatch& on_host) {
   torch::Tensor log_likelihood = torch::lgamma(x + theta) - torch::lgamma(theta) - torch::lgamma(x + 1) +
                                  theta * (log_theta.unsqueeze(0) - log_theta_mu) + x * (log_rate - log_theta_mu);
   return -log_likelihood.mean();
+}
+
+namespace {
+
+// Sparse input pays for stored values only; below this density it beats the dense first layer
+// (measured in bench/: docs/models.md).
+constexpr double kSparseInputDensity = 0.25;
+
+}  // namespace
+
+CellBatch make_batch(const preprocess::Preprocessor& preprocessor, const preprocess::Preprocessor::ModelInput& data,
+                     std::span<const int64_t> rows, const BatchLayout& layout) {
+  CellBatch b;
+  // Standardisation makes every value non-zero, so a scaled input is always dense.
+  bool use_sparse = layout.sparse && !preprocessor.scales();
+  if (!use_sparse || layout.dense_target) {
+    b.input = dense_rows(data.log_normalised, rows);
+    preprocessor.scale_rows(b.input.data_ptr<float>(), b.input.size(0));
+  }
+  if (use_sparse) {
+    SparseRows s = sparse_rows(data.log_normalised, rows);
+    b.sparse = {s.indices, s.offsets, s.values};
+  }
+  if (layout.counts) {
+    b.counts = dense_rows(data.counts, rows);
+    b.library = gather(data.library_size, rows);
+  }
+  return b;
+}
+
+bool choose_sparse(const std::string& mode, double density, bool scaled) {
+  if (mode == "dense" || scaled) return false;
+  if (mode == "sparse") return true;
+  if (mode != "auto") fail("input layer must be dense, sparse or auto, got '{}'", mode);
+  return density < kSparseInputDensity;
+}
+
+
+// The autoencoder as a CellEncoder (models/encoder.hpp): raw counts through the preprocessing fitted
+// at pretraining, the latent vector as the embedding; it also imputes by reconstruction.
+namespace {
+
+class AutoencoderEncoder final : public CellEncoder {
+ public:
+  AutoencoderEncoder(const std::string& path, nlohmann::json meta, const EncodeSettings& settings);
+  const char* kind() const override { return "autoencoder"; }
+  int64_t width() const override { return options_.latent; }
+  std::vector<std::string> genes() const override { return preprocessor_.output_genes(); }
+  std::string input_summary() const override { return preprocessor_.summary(); }
+  DenseMatrix encode(const CellSource& cells) const override;
+  std::vector<std::vector<double>> impute_masked(const AnnData& data, const std::vector<std::vector<std::string>>& masked,
+                                                 const std::vector<double>& totals, double target_sum) const override;
+
+ private:
+  // Encodes every row of `input` in batches; row i's vector goes to embedding row target[i].
+  void encode_rows(const preprocess::Preprocessor::ModelInput& input, std::span<const int64_t> target,
+                   DenseMatrix& embedding) const;
+  // A reconstructed value of gene column `gene`, from the model's normalisation (its library, its
+  // target) to the caller's (total, target_sum).
+  double imputed_value(double reconstructed, int64_t gene, double library, double total, double target_sum) const;
+
+  AutoencoderOptions options_;
+  preprocess::Preprocessor preprocessor_;
+  BatchLayout layout_;
+  EncodeSettings settings_;
+  mutable Autoencoder model_{nullptr};
+  static constexpr int64_t kBatchCells = 1024;
+};
+
+
+AutoencoderEncoder::AutoencoderEncoder(const std::string& path, nlohmann::json meta, const EncodeSettings& settings)
+    : CellEncoder(path, std::move(meta)), settings_(settings) {
+  options_ = AutoencoderOptions::from_json(this->meta().at("model"));
+  preprocessor_ = preprocess::Preprocessor::from_json(this->meta().at("preprocessing"));
+  layout_ = BatchLayout{this->meta().value("input_layer", "dense") == "sparse" && !preprocessor_.scales(), false, false};
+  model_ = Autoencoder(options_);
+  load_model_weights(path, *model_);
+  model_->eval();
+  model_->to(torch::Device(runtime::check_device(settings_.device)));
+}
+
+void AutoencoderEncoder::encode_rows(const preprocess::Preprocessor::ModelInput& input, std::span<const int64_t> target,
+                                     DenseMatrix& embedding) const {
+  torch::NoGradGuard no_grad;
+  const int64_t n = input.log_normalised.rows, latent = width();
+  for (int64_t start = 0; start < n; start += kBatchCells) {
+    std::vector<int64_t> rows = all_rows(std::min(n, start + kBatchCells) - start);
+    for (auto& r : rows) r += start;
+    torch::Tensor z = model_->encode(make_batch(preprocessor_, input, rows, layout_)).cpu().contiguous();
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy(z.data_ptr<float>() + i * latent, z.data_ptr<float>() + (i + 1) * latent,
+                embedding.values.begin() + target[rows[i]] * latent);
+  }
+}
+
+DenseMatrix AutoencoderEncoder::encode(const CellSource& cells) const {
+  AlignOptions align;
+  align.case_insensitive = settings_.case_insensitive;
+  const GeneAlignment alignment = preprocessor_.qc_genes().align(cells.genes(), align, cells.name());
+  const int64_t latent = width();
+  DenseMatrix embedding{cells.n_cells(), latent, std::vector<float>(static_cast<size_t>(cells.n_cells() * latent))};
+  cells.for_each_block([&](const CsrMatrix& counts, std::span<const int64_t> positions) {
+    preprocess::require_counts(counts, cells.name());
+    encode_rows(preprocessor_.model_input(counts, alignment), positions, embedding);
+  });
+  return embedding;
+}
+
+double AutoencoderEncoder::imputed_value(double value, int64_t gene, double library, double total, double target_sum) const {
+  if (preprocessor_.scales()) value = value * preprocessor_.scaler().sd[gene] + preprocessor_.scaler().mean[gene];
+  double share = std::expm1(std::max(value, 0.0)) / preprocessor_.options().target_sum * library;
+  return total > 0 ? std::log1p(share / total * target_sum) : 0.0;
+}
+
+std::vector<std::vector<double>> AutoencoderEncoder::impute_masked(const AnnData& data,
+                                                                   const std::vector<std::vector<std::string>>& masked,
+                                                                   const std::vector<double>& totals, double target_sum) const {
+  if (options_.loss != ReconstructionLoss::Mse)
+    fail("{}: imputation compares MSE autoencoders (this one has the {} loss)", path(), loss_name(options_.loss));
+  auto input = preprocessor_.model_input(data);
+  std::unordered_map<std::string, int64_t> column;
+  for (size_t g = 0; g < preprocessor_.output_genes().size(); ++g) column[preprocessor_.output_genes()[g]] = static_cast<int64_t>(g);
+  std::vector<std::vector<double>> out(masked.size());
+  torch::NoGradGuard no_grad;
+  const int64_t n = data.n_cells();
+  for (int64_t start = 0; start < n; start += 256) {
+    std::vector<int64_t> rows = all_rows(std::min(n, start + 256) - start);
+    for (auto& r : rows) r += start;
+    CellBatch batch;
+    batch.input = dense_rows(input.log_normalised, rows);
+    auto x = batch.input.accessor<float, 2>();
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (const auto& gene : masked[rows[i]])
+        if (auto it = column.find(gene); it != column.end()) x[static_cast<int64_t>(i)][it->second] = 0.0f;
+    preprocessor_.scale_rows(batch.input.data_ptr<float>(), batch.input.size(0));
+    torch::Tensor reconstruction = model_->decode(model_->encode(batch)).cpu().contiguous();
+    auto y = reconstruction.accessor<float, 2>();
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t r = rows[i];
+      for (const auto& gene : masked[r]) {
+        auto it = column.find(gene);
+        out[r].push_back(it == column.end() ? NAN
+                                            : imputed_value(y[static_cast<int64_t>(i)][it->second], it->second,
+                                                            input.library_size[r], totals[r], target_sum));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<CellEncoder> load_autoencoder_encoder(const std::string& path, const ModelHeader& header,
+                                                      const EncodeSettings& settings) {
+  return std::make_unique<AutoencoderEncoder>(path, header.meta, settings);
 }
 
 }  // namespace marrow::models

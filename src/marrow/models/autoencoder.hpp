@@ -9,7 +9,10 @@
 //            negative log-likelihood of the raw counts.
 #include <torch/torch.h>
 
+#include <span>
+
 #include "marrow/models/autoencoder_options.hpp"
+#include "marrow/preprocess/pipeline.hpp"
 
 namespace marrow::models {
 
@@ -54,5 +57,22 @@ TORCH_MODULE(Autoencoder);
 // Normalisation + activation + dropout after a linear layer, by name (shared with the classifiers).
 void append_block(torch::nn::Sequential& sequence, int64_t width, const std::string& norm, const std::string& activation,
                   double dropout);
+
+// How preprocessed cells become batches, for training and encoding alike: the dense
+// (standardised) input, the sparse first-layer input where it pays, and the raw counts and library
+// sizes that count losses need.
+// How a batch of cells is laid out for the model.
+struct BatchLayout {
+  bool sparse = false;        // the first layer reads the sparse form (never for scaled input)
+  bool counts = false;        // count losses: raw counts and library sizes
+  bool dense_target = false;  // MSE: the dense input is also the reconstruction target
+};
+
+CellBatch make_batch(const preprocess::Preprocessor& preprocessor, const preprocess::Preprocessor::ModelInput& data,
+                     std::span<const int64_t> rows, const BatchLayout& layout);
+
+// Whether the first layer reads sparse input: `mode` dense, sparse or auto (sparse below a measured
+// density); never for standardised input, which has no zeros.
+bool choose_sparse(const std::string& mode, double density, bool scaled);
 
 }  // namespace marrow::models

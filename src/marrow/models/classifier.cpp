@@ -199,32 +199,4 @@ torch::Tensor ClassifierImpl::forward_training(const torch::Tensor& features) {
   return forward(features);
 }
 
-PcaProjectionImpl::PcaProjectionImpl(int64_t genes, int64_t components) {
-  mean_ = register_buffer("mean", torch::zeros({genes}));
-  components_ = register_buffer("components", torch::zeros({genes, components}));
-}
-
-void PcaProjectionImpl::fit(const torch::Tensor& data, uint64_t seed) {
-  torch::NoGradGuard no_grad;
-  int64_t k = components_.size(1);
-  if (data.size(0) < 2) fail("PCA needs at least 2 training cells");
-  torch::Tensor mean = data.mean(0);
-  torch::Tensor centred = data - mean;
-  int64_t rank = std::min({k + 10, centred.size(0), centred.size(1)});
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  torch::Tensor q = std::get<0>(torch::linalg_qr(torch::mm(centred, at::randn({centred.size(1), rank}, generator))));
-  for (int i = 0; i < 4; ++i) {  // power iterations sharpen the spectrum
-    q = std::get<0>(torch::linalg_qr(torch::mm(centred.t(), q)));
-    q = std::get<0>(torch::linalg_qr(torch::mm(centred, q)));
-  }
-  torch::Tensor b = torch::mm(q.t(), centred);  // [rank, genes]
-  auto [u, s, vh] = torch::linalg_svd(b, false);
-  int64_t kept = std::min(k, vh.size(0));
-  components_.zero_();
-  components_.narrow(1, 0, kept).copy_(vh.narrow(0, 0, kept).t());
-  mean_.copy_(mean);
-}
-
-torch::Tensor PcaProjectionImpl::forward(const torch::Tensor& data) { return torch::mm(data - mean_, components_); }
-
 }  // namespace marrow::models

@@ -50,18 +50,4 @@ class ClassifierImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Classifier);
 
-// The built-in baseline's features: truncated SVD of log-normalised expression, fitted on training
-// cells (centred), as buffers so a classifier model carries it.
-class PcaProjectionImpl : public torch::nn::Module {
- public:
-  PcaProjectionImpl(int64_t genes, int64_t components);
-  // Randomised SVD (Halko et al. 2011: oversampling 10, 4 power iterations) of centred rows.
-  void fit(const torch::Tensor& data, uint64_t seed);
-  torch::Tensor forward(const torch::Tensor& data);  // [n, genes] -> [n, components]
-
- private:
-  torch::Tensor mean_, components_;
-};
-TORCH_MODULE(PcaProjection);
-
 }  // namespace marrow::models

@@ -1,8 +1,13 @@
 #include "marrow/models/exceiver.hpp"
 
 #include <cmath>
+#include <fmt/format.h>
 
 #include "marrow/core/error.hpp"
+#include "marrow/models/encoder.hpp"
+#include "marrow/models/model_file.hpp"
+#include "marrow/models/token_batching.hpp"
+#include "marrow/runtime/torch_runtime.hpp"
 
 namespace marrow::models {
 
@@ -142,6 +147,81 @@ torch::Tensor ExceiverImpl::loss(const TokenBatch& b) {
   torch::Tensor predictions = decode(encode(b), b.query_genes);
   torch::Tensor n = (~b.query_padding).sum().clamp_min(1);
   return query_loss(predictions, b).sum() / n;
+}
+
+LoadedExceiver load_exceiver(const std::string& path) { return load_exceiver(path, read_model_header(path, "exceiver")); }
+
+LoadedExceiver load_exceiver(const std::string& path, const ModelHeader& header) {
+  LoadedExceiver e;
+  static_cast<TokenInput&>(e) = TokenInput::from_meta(header.meta, path);
+  ExceiverOptions options;
+  try {
+    options = ExceiverOptions::from_json(header.meta.at("model"));
+  } catch (const nlohmann::json::exception& ex) {
+    fail("{}: model metadata is incomplete: {}", path, ex.what());
+  }
+  e.model = Exceiver(options);
+  e.meta = header.meta;
+  load_model_weights(path, *e.model);
+  e.model->eval();
+  return e;
+}
+
+// The gene model as a CellEncoder (models/encoder.hpp): cells tokenised over its vocabulary, the
+// latent array pooled into one vector per cell.
+namespace {
+
+class ExceiverEncoder final : public CellEncoder {
+ public:
+  ExceiverEncoder(const std::string& path, LoadedExceiver loaded, const EncodeSettings& settings);
+  const char* kind() const override { return "exceiver"; }
+  int64_t width() const override { return loaded_.model->options().dim; }
+  std::vector<std::string> genes() const override { return loaded_.vocabulary.genes(); }
+  std::string input_summary() const override;
+  DenseMatrix encode(const CellSource& cells) const override;
+
+ private:
+  mutable LoadedExceiver loaded_;  // torch modules run through non-const calls
+  EncodeSettings settings_;
+  static constexpr int64_t kBatchCells = 256;
+};
+
+
+ExceiverEncoder::ExceiverEncoder(const std::string& path, LoadedExceiver loaded, const EncodeSettings& settings)
+    : CellEncoder(path, loaded.meta), loaded_(std::move(loaded)), settings_(settings) {
+  loaded_.model->to(torch::Device(runtime::check_device(settings_.device)));
+}
+
+std::string ExceiverEncoder::input_summary() const {
+  return fmt::format("{} genes as tokens (at most {} per cell), normalised to {:g}", loaded_.vocabulary.size(),
+                     loaded_.masking.max_tokens, loaded_.target_sum);
+}
+
+DenseMatrix ExceiverEncoder::encode(const CellSource& source) const {
+  AlignOptions align;
+  align.case_insensitive = settings_.case_insensitive;
+  const GeneAlignment alignment = loaded_.vocabulary.align(source.genes(), align, source.name());
+  const int64_t dim = width(), n_cells = source.n_cells();
+  DenseMatrix out{n_cells, dim, std::vector<float>(static_cast<size_t>(n_cells * dim))};
+  source.for_each_block([&](const CsrMatrix& counts, std::span<const int64_t> rows) {
+    preprocess::TokenCells cells =
+        preprocess::tokenize(counts, alignment, loaded_.vocabulary.size(), loaded_.target_sum, source.name(),
+                             [&](int64_t i) { return source.cell_name(rows[i]); });
+    torch::Tensor z = over_whole_cells(cells, loaded_.whole_cells(), kBatchCells, [&](const TokenBatch& b) {
+      return ExceiverImpl::cell_embedding(loaded_.model->encode(b));
+    });
+    z = z.contiguous();
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy(z.data_ptr<float>() + i * dim, z.data_ptr<float>() + (i + 1) * dim, out.values.begin() + rows[i] * dim);
+  });
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<CellEncoder> load_exceiver_encoder(const std::string& path, const ModelHeader& header,
+                                                   const EncodeSettings& settings) {
+  return std::make_unique<ExceiverEncoder>(path, load_exceiver(path, header), settings);
 }
 
 }  // namespace marrow::models

@@ -17,6 +17,8 @@
 #include <torch/torch.h>
 
 #include "marrow/models/exceiver_options.hpp"
+#include "marrow/models/token_input.hpp"
+#include "marrow/models/model_header.hpp"
 
 namespace marrow::models {
 
@@ -89,5 +91,13 @@ class ExceiverImpl : public torch::nn::Module {
   torch::Tensor log_theta;  // nb: per-gene inverse dispersion
 };
 TORCH_MODULE(Exceiver);
+
+// A gene model file loaded: how it reads cells and the model, in eval mode on the CPU.
+struct LoadedExceiver : TokenInput {
+  Exceiver model{nullptr};
+  nlohmann::json meta;
+};
+LoadedExceiver load_exceiver(const std::string& path);
+LoadedExceiver load_exceiver(const std::string& path, const ModelHeader& header);
 
 }  // namespace marrow::models

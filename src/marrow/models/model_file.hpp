@@ -2,25 +2,20 @@
 // The .marrow model file: one file that holds a model's weights, its options, gene vocabulary,
 // preprocessing and run metadata (marrow version, input checksum, split, seed). It is a LibTorch
 // archive (zip) with a format tag, a kind ("autoencoder", "classifier", ...), a JSON metadata string
-// and the module's parameters and buffers. Loading checks the tag and kind and fails clearly on a
+// and the module's parameters and buffers (model_header.hpp reads the kind and metadata without
+// torch headers). Loading checks the tag and kind and fails clearly on a
 // truncated or foreign file. Files are written to a temporary name and renamed.
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace marrow::models {
+#include "marrow/models/model_header.hpp"
 
-inline constexpr const char* kModelFormat = "marrow-model/1";
+namespace marrow::models {
 
 void save_model(const std::string& path, const std::string& kind, const nlohmann::json& meta, torch::nn::Module& module);
 
-struct ModelHeader {
-  std::string kind;
-  nlohmann::json meta;
-};
-// Reads the kind and metadata (validating the file); `expected_kind` empty accepts any kind.
-ModelHeader read_model_header(const std::string& path, const std::string& expected_kind = "");
 // Loads the weights into a module built from the header's options.
 void load_model_weights(const std::string& path, torch::nn::Module& module);
 

@@ -17,13 +17,14 @@
 #include "marrow/io/load.hpp"
 #include "marrow/models/batching.hpp"
 #include "marrow/models/classifier.hpp"
+#include "marrow/models/pca.hpp"
 #include "marrow/models/exceiver.hpp"
 #include "marrow/models/token_batching.hpp"
 #include "marrow/preprocess/gene_tokens.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/train/trainer.hpp"
-#include "marrow/workflow/exceiver.hpp"
+#include "marrow/models/token_input.hpp"
 #include "marrow/workflow/run_metadata.hpp"
 
 namespace marrow::workflow {
@@ -53,7 +54,7 @@ struct TokenFeatures {
   models::MaskingOptions whole;
 };
 
-TokenFeatures token_features(const AnnData& data, const TokenInput& input) { return {input.tokenize(data), input.whole_cells()}; }
+TokenFeatures token_features(const AnnData& data, const models::TokenInput& input) { return {input.tokenize(data), input.whole_cells()}; }
 
 // The class query's representation [rows, dim] of the given cells (with gradients when training).
 torch::Tensor exceiver_features(Bundle& bundle, const TokenFeatures& tokens, const std::vector<int64_t>& rows) {
@@ -87,16 +88,6 @@ torch::Tensor embedding_features(const AnnData& data, const std::string& key) {
   }
   const DenseMatrix& m = it->second;
   return torch::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, torch::kFloat).clone();
-}
-
-// The baseline's preprocessing: log-normalise, the most variable genes (seurat_v3), scale.
-preprocess::Preprocessor fit_baseline_preprocessing(const AnnData& train, int64_t genes) {
-  preprocess::PreprocessOptions p;
-  p.qc.min_cells = 3;
-  p.hvg = preprocess::HvgFlavor::SeuratV3;
-  p.n_top_genes = genes;
-  p.scale = true;
-  return preprocess::Preprocessor::fit(train, p);
 }
 
 torch::Tensor expression_for_pca(const AnnData& data, const preprocess::Preprocessor& preprocessor) {
@@ -141,7 +132,7 @@ struct LoadedClassifier {
   std::vector<std::string> classes;
   std::optional<preprocess::Preprocessor> preprocessor;  // the PCA baseline's
   std::string embedding;
-  std::optional<TokenInput> exceiver_input;  // how a fine-tuned gene model reads cells
+  std::optional<models::TokenInput> exceiver_input;  // how a fine-tuned gene model reads cells
 };
 
 LoadedClassifier load_classifier(const std::string& path) {
@@ -160,7 +151,7 @@ LoadedClassifier load_classifier(const std::string& path) {
     std::optional<models::ExceiverOptions> exceiver;
     if (c.embedding == "exceiver") {
       const nlohmann::json& exceiver_meta = meta.at("features").at("exceiver");
-      c.exceiver_input = TokenInput::from_meta(exceiver_meta, path);
+      c.exceiver_input = models::TokenInput::from_meta(exceiver_meta, path);
       exceiver = models::ExceiverOptions::from_json(exceiver_meta.at("model"));
     }
     c.bundle = Bundle(models::ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, exceiver);
@@ -200,7 +191,7 @@ std::vector<int64_t> stratified_sample(const Column& labels, const std::vector<i
 
 DenseMatrix baseline_pca_embedding(const AnnData& data, const std::vector<int64_t>& fit_rows, int64_t genes, int64_t components,
                                    uint64_t seed) {
-  preprocess::Preprocessor preprocessor = fit_baseline_preprocessing(data.select_cells(fit_rows), genes);
+  preprocess::Preprocessor preprocessor = models::fit_baseline_preprocessing(data.select_cells(fit_rows), genes);
   torch::Tensor expression = expression_for_pca(data, preprocessor);
   models::PcaProjection pca(expression.size(1), std::min<int64_t>({components, static_cast<int64_t>(fit_rows.size()) - 1, expression.size(1)}));
   pca->fit(take(expression, fit_rows), seed);
@@ -250,7 +241,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   int64_t pca_genes = 0, pca_components = o.pca_components;
   std::optional<preprocess::Preprocessor> preprocessor;
   if (o.embedding == "pca") {
-    preprocessor = fit_baseline_preprocessing(data.select_cells(unsupervised_fit), o.pca_genes);
+    preprocessor = models::fit_baseline_preprocessing(data.select_cells(unsupervised_fit), o.pca_genes);
     pca_genes = static_cast<int64_t>(preprocessor->output_genes().size());
     // No more components than the fitted cells and genes support.
     pca_components = std::min<int64_t>({o.pca_components, static_cast<int64_t>(unsupervised_fit.size()) - 1, pca_genes});
@@ -278,7 +269,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
                                     {"architecture_of", o.finetune_model},
                                     {"frozen", o.freeze}};
     features_meta = {{"embedding", "exceiver"}, {"exceiver", exceiver_meta}};
-    tokens = token_features(data, TokenInput::from_meta(exceiver_meta, o.finetune_model));
+    tokens = token_features(data, models::TokenInput::from_meta(exceiver_meta, o.finetune_model));
     model_options.input_dim = exceiver_options->dim;
   } else if (o.embedding == "pca") {
     model_options.input_dim = pca_components;

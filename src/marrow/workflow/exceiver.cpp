@@ -14,7 +14,9 @@
 #include "marrow/data/selection.hpp"
 #include "marrow/io/h5ad_writer.hpp"
 #include "marrow/models/classifier.hpp"
+#include "marrow/models/encoder.hpp"
 #include "marrow/models/exceiver.hpp"
+#include "marrow/models/pca.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/models/token_batching.hpp"
 #include "marrow/preprocess/gene_tokens.hpp"
@@ -22,7 +24,6 @@
 #include "marrow/runtime/distributed.hpp"
 #include "marrow/runtime/torch_runtime.hpp"
 #include "marrow/train/trainer.hpp"
-#include "marrow/workflow/autoencoder.hpp"
 #include "marrow/workflow/streamed_cells.hpp"
 #include "marrow/workflow/run_metadata.hpp"
 
@@ -33,64 +34,6 @@ namespace {
 constexpr const char* kKind = "exceiver";
 
 bool count_loss(const models::ExceiverOptions& o) { return o.loss != models::ReconstructionLoss::Mse; }
-
-struct LoadedExceiver : TokenInput {
-  models::Exceiver model{nullptr};
-};
-
-LoadedExceiver load_exceiver(const std::string& path) {
-  models::ModelHeader header = models::read_model_header(path, kKind);
-  LoadedExceiver e;
-  static_cast<TokenInput&>(e) = TokenInput::from_meta(header.meta, path);
-  models::ExceiverOptions options;
-  try {
-    options = models::ExceiverOptions::from_json(header.meta.at("model"));
-  } catch (const nlohmann::json::exception& ex) {
-    fail("{}: model metadata is incomplete: {}", path, ex.what());
-  }
-  e.model = models::Exceiver(options);
-  models::load_model_weights(path, *e.model);
-  e.model->eval();
-  return e;
-}
-
-}  // namespace
-
-TokenInput TokenInput::from_meta(const nlohmann::json& meta, const std::string& source) {
-  TokenInput t;
-  try {
-    t.vocabulary = GeneVocabulary::from_json(meta.at("vocabulary"));
-    t.target_sum = meta.at("target_sum").get<double>();
-    t.masking.max_tokens = meta.at("masking").at("max_tokens").get<int64_t>();
-    t.masking.mask_fraction = meta.at("masking").at("mask_fraction").get<double>();
-    t.masking.unexpressed_ratio = meta.at("masking").at("unexpressed_ratio").get<double>();
-  } catch (const nlohmann::json::exception& ex) {
-    fail("{}: gene model metadata is incomplete: {}", source, ex.what());
-  }
-  return t;
-}
-
-preprocess::TokenCells TokenInput::tokenize(const AnnData& data, const AlignOptions& align) const {
-  return preprocess::tokenize(data, vocabulary, target_sum, align);
-}
-
-models::MaskingOptions TokenInput::whole_cells() const {
-  models::MaskingOptions whole = masking;
-  whole.mask_fraction = 0;
-  whole.unexpressed_ratio = 0;
-  return whole;
-}
-
-nlohmann::json exceiver_meta(const models::ExceiverOptions& model, const GeneVocabulary& vocabulary, double target_sum,
-                             const models::MaskingOptions& masking) {
-  return {{"model", model.to_json()},
-          {"vocabulary", vocabulary.to_json()},
-          {"target_sum", target_sum},
-          {"masking",
-           {{"max_tokens", masking.max_tokens}, {"mask_fraction", masking.mask_fraction}, {"unexpressed_ratio", masking.unexpressed_ratio}}}};
-}
-
-namespace {
 
 using TokenLoss = std::function<torch::Tensor(const models::TokenBatch&)>;
 
@@ -275,17 +218,10 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
       train_options, corpus.order);
   if (corpus.report) corpus.report();
 
-  PretrainSummary summary;
-  summary.train_cells = corpus.n_train;
-  summary.validation_cells = corpus.n_validation;
-  summary.genes = vocabulary.size();
-  summary.epochs_run = result.history.empty() ? 0 : result.history.back().epoch;
-  summary.best_epoch = result.best_epoch;
-  summary.best_validation = result.best_validation;
-  summary.completed = result.completed;
+  PretrainSummary summary = summarise_pretraining(result, corpus.n_train, corpus.n_validation, vocabulary.size());
   if (!result.completed) return summary;
   if (o.train.distributed && !o.train.distributed->primary()) return summary;  // rank 0 writes the model
-  nlohmann::json meta = exceiver_meta(model_options, vocabulary, o.target_sum, o.masking);
+  nlohmann::json meta = models::exceiver_meta(model_options, vocabulary, o.target_sum, o.masking);
   meta["files"] = o.files;
   meta["run"] = run_metadata("pretrain exceiver", o.files.front(), o.data.matrix, o.data.cells, o.train, result, corpus.first_parts);
   if (o.stream) meta["run"]["streaming"] = {{"chunk_cells", o.streaming.chunk_cells}, {"shuffle_buffer", o.streaming.shuffle_buffer}};
@@ -295,45 +231,10 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   return summary;
 }
 
-DenseMatrix exceiver_embed(const std::string& path, const AnnData& data, bool case_insensitive, int64_t batch_size,
-                           const std::string& device) {
-  return exceiver_embed(
-      path, data.var, data.source, data.n_cells(),
-      [&](const CountBlockVisitor& visit) {
-        std::vector<int64_t> rows = all_rows(data.n_cells());
-        visit(data.X, rows);
-      },
-      [&](int64_t row) { return data.cell_names()[row]; }, case_insensitive, batch_size, device);
-}
-
-DenseMatrix exceiver_embed(const std::string& path, const DataFrame& genes, const std::string& source, int64_t n_cells,
-                           const std::function<void(const CountBlockVisitor&)>& for_each,
-                           const std::function<std::string(int64_t)>& cell_name, bool case_insensitive, int64_t batch_size,
-                           const std::string& device) {
-  LoadedExceiver e = load_exceiver(path);
-  e.model->to(torch::Device(runtime::check_device(device)));
-  AlignOptions align;
-  align.case_insensitive = case_insensitive;
-  const GeneAlignment alignment = e.vocabulary.align(genes, align, source);
-  const int64_t dim = e.model->options().dim;
-  DenseMatrix out{n_cells, dim, std::vector<float>(static_cast<size_t>(n_cells * dim))};
-  for_each([&](const CsrMatrix& counts, std::span<const int64_t> rows) {
-    preprocess::TokenCells cells = preprocess::tokenize(counts, alignment, e.vocabulary.size(), e.target_sum, source,
-                                                        [&](int64_t i) { return cell_name(rows[i]); });
-    torch::Tensor z = models::over_whole_cells(cells, e.whole_cells(), batch_size, [&](const models::TokenBatch& b) {
-      return models::ExceiverImpl::cell_embedding(e.model->encode(b));
-    });
-    z = z.contiguous();
-    for (size_t i = 0; i < rows.size(); ++i)
-      std::copy(z.data_ptr<float>() + i * dim, z.data_ptr<float>() + (i + 1) * dim, out.values.begin() + rows[i] * dim);
-  });
-  return out;
-}
-
 int64_t write_gene_embeddings(const std::string& path, const std::string& out) {
   if (out.empty()) fail("genes: --out is required");
   check_output_directory(out);
-  LoadedExceiver e = load_exceiver(path);
+  models::LoadedExceiver e = models::load_exceiver(path);
   torch::Tensor w = e.model->gene_embeddings().detach().contiguous();
   const int64_t n = w.size(0), dim = w.size(1);
   const auto& genes = e.vocabulary.genes();
@@ -365,7 +266,7 @@ int64_t write_gene_embeddings(const std::string& path, const std::string& out) {
 nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
   if (o.label.empty()) fail("genes --markers-from: --label is required");
   if (o.top < 2 || o.neighbours < 1) fail("genes: --top must be at least 2 and --neighbours at least 1");
-  LoadedExceiver e = load_exceiver(o.model);
+  models::LoadedExceiver e = models::load_exceiver(o.model);
   AnnData data = load_cells(o.data);
   Parts parts = resolve_parts(data.obs, o.split, o.data.path);
   std::vector<int64_t> rows = parts.train;
@@ -455,7 +356,7 @@ nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
 
 nlohmann::json impute(const ImputeOptions& o) {
   if (o.mask_fraction <= 0 || o.mask_fraction >= 1) fail("--mask-fraction must be in (0, 1), got {}", o.mask_fraction);
-  LoadedExceiver e = load_exceiver(o.model);
+  models::LoadedExceiver e = models::load_exceiver(o.model);
   AnnData data = load_split_part(o.data, o.split_file, o.part);
   if (o.max_cells > 0) data = data.select_cells(sample_indices(data.n_cells(), o.max_cells, o.seed + 1));
   AlignOptions align;
@@ -556,7 +457,8 @@ nlohmann::json impute(const ImputeOptions& o) {
     std::vector<std::vector<std::string>> masked(static_cast<size_t>(n));
     for (int64_t r = 0; r < n; ++r)
       for (int32_t g : examples[r].query_genes) masked[r].push_back(e.vocabulary.genes()[g]);
-    std::vector<std::vector<double>> ae = autoencoder_impute(o.compare, data, masked, cells.library, e.target_sum);
+    std::vector<std::vector<double>> ae =
+        models::load_encoder(o.compare)->impute_masked(data, masked, cells.library, e.target_sum);
     std::vector<double> ae_pred;
     int64_t covered = 0;
     for (int64_t r = 0; r < n; ++r)

@@ -8,29 +8,17 @@
 #include <vector>
 
 #include "marrow/data/csr_matrix.hpp"
+#include "marrow/data/row_stream.hpp"
 #include "marrow/data/vocabulary.hpp"
 #include "marrow/models/exceiver_options.hpp"
 #include "marrow/preprocess/gene_tokens.hpp"
+#include "marrow/models/token_input.hpp"
 #include "marrow/train/train_options.hpp"
-#include "marrow/workflow/autoencoder.hpp"
+#include "marrow/workflow/pretrain.hpp"
 #include "marrow/data/parts.hpp"
 #include "marrow/workflow/prepare.hpp"
 
 namespace marrow::workflow {
-
-// How a gene model reads cells, as its model file records it: vocabulary, normalisation target and
-// token cap. Embedding, imputation and fine-tuned classifiers all read cells through this.
-struct TokenInput {
-  GeneVocabulary vocabulary;
-  double target_sum = 1e4;
-  models::MaskingOptions masking;  // as pretrained
-
-  // From the metadata of an exceiver model file (its "vocabulary", "target_sum" and "masking").
-  static TokenInput from_meta(const nlohmann::json& meta, const std::string& source);
-  preprocess::TokenCells tokenize(const AnnData& data, const AlignOptions& align = {}) const;
-  // The masking that shows every kept token and queries nothing (embedding, classification).
-  models::MaskingOptions whole_cells() const;
-};
 
 struct ExceiverPretrainOptions {
   std::vector<std::string> files;  // one or more inputs; the vocabulary is the union of their genes
@@ -47,21 +35,6 @@ struct ExceiverPretrainOptions {
 };
 
 PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& options);
-
-// The metadata of an exceiver model file that TokenInput::from_meta and the loaders read back.
-nlohmann::json exceiver_meta(const models::ExceiverOptions& model, const GeneVocabulary& vocabulary, double target_sum,
-                             const models::MaskingOptions& masking);
-
-// Cell embeddings (cells x dim) of every cell of `data`, and the genes of the model it matched.
-DenseMatrix exceiver_embed(const std::string& model, const AnnData& data, bool case_insensitive, int64_t batch_size = 256,
-                           const std::string& device = "cpu");
-// The same for cells read a block at a time (embed --stream): for_each hands every block of raw
-// counts over `genes` with the embedding rows its cells go to; cell_name(row) names a cell in errors.
-using CountBlockVisitor = std::function<void(const CsrMatrix& counts, std::span<const int64_t> rows)>;
-DenseMatrix exceiver_embed(const std::string& model, const DataFrame& genes, const std::string& source, int64_t n_cells,
-                           const std::function<void(const CountBlockVisitor&)>& for_each,
-                           const std::function<std::string(int64_t)>& cell_name, bool case_insensitive,
-                           int64_t batch_size = 256, const std::string& device = "cpu");
 
 // `marrow genes`: the gene embedding table, as TSV (gene, then dim columns) or .h5ad (varm).
 int64_t write_gene_embeddings(const std::string& model, const std::string& out);

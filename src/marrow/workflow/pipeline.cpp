@@ -12,6 +12,7 @@
 #include "marrow/core/json_util.hpp"
 #include "marrow/report/figures.hpp"
 #include "marrow/workflow/autoencoder.hpp"
+#include "marrow/workflow/embed.hpp"
 #include "marrow/workflow/classify.hpp"
 
 namespace marrow::workflow {

@@ -45,6 +45,14 @@ StreamedCounts::StreamedCounts(const StreamedFile& file, std::vector<int64_t> fi
     : file_(&file), reader_(file.path, file.matrix), file_rows_(std::move(file_rows)),
       chunks_(RowChunks::group(file_rows_, chunk_cells)) {}
 
+StreamedCellSource::StreamedCellSource(StreamedFile file, int64_t chunk_cells)
+    : file_(std::make_unique<StreamedFile>(std::move(file))),
+      counts_(std::make_unique<StreamedCounts>(*file_, file_->rows, chunk_cells)) {}
+
+void StreamedCellSource::for_each_block(const CellBlockVisitor& visit) const {
+  for (size_t k = 0; k < counts_->chunks().size(); ++k) visit(counts_->read_chunk(k), counts_->chunks().positions[k]);
+}
+
 CsrMatrix StreamedCounts::read_positions(std::span<const int64_t> positions) const {
   std::vector<int64_t> rows = file_rows(positions);
   if (rows.empty()) return reader_.read_rows(0, 0);

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "marrow/data/cell_source.hpp"
 #include "marrow/data/frame.hpp"
 #include "marrow/data/row_stream.hpp"
 #include "marrow/io/h5ad_reader.hpp"
@@ -60,6 +61,22 @@ class StreamedCounts {
   io::H5adRowReader reader_;
   std::vector<int64_t> file_rows_;
   RowChunks chunks_;
+};
+
+// The selected cells of a streamed file as a CellSource (embed --stream): one chunk of rows per
+// block, read when visited. Movable: the file lives on the heap, where the reader points.
+class StreamedCellSource final : public CellSource {
+ public:
+  StreamedCellSource(StreamedFile file, int64_t chunk_cells);
+  int64_t n_cells() const override { return counts_->size(); }
+  const DataFrame& genes() const override { return file_->var; }
+  const std::string& name() const override { return file_->path; }
+  const std::string& cell_name(int64_t position) const override { return file_->obs.index[position]; }
+  void for_each_block(const CellBlockVisitor& visit) const override;
+
+ private:
+  std::unique_ptr<StreamedFile> file_;
+  std::unique_ptr<StreamedCounts> counts_;
 };
 
 // One background thread that runs jobs in turn for as long as it lives; chunks are read and
