@@ -2,8 +2,11 @@
 // The .marrow model file: one file that holds a model's weights, its options, gene vocabulary,
 // preprocessing and run metadata (marrow version, input checksum, split, seed). It is a LibTorch
 // archive (zip) with a format tag, a kind ("autoencoder", "classifier", ...), a JSON metadata string
-// and the module's parameters and buffers. Loading checks the tag and kind and fails clearly on a
-// truncated or foreign file. Files are written to a temporary name and renamed.
+// and the module's parameters and buffers, with CRC-32 checksums of the header (kind and metadata)
+// and of the weights. Loading checks the tag, kind and checksums and refuses non-finite weights, so
+// a truncated, damaged or foreign file fails clearly instead of giving wrong results. Files of the
+// older format without checksums (marrow-model/1) load with a warning. Files are written to a
+// temporary name and renamed.
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
@@ -11,7 +14,7 @@
 
 namespace marrow::models {
 
-inline constexpr const char* kModelFormat = "marrow-model/1";
+inline constexpr const char* kModelFormat = "marrow-model/2";
 
 void save_model(const std::string& path, const std::string& kind, const nlohmann::json& meta, torch::nn::Module& module);
 
