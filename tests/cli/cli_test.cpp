@@ -163,7 +163,7 @@ TEST(CliBadInput, UsageErrorsExitTwo) {
 TEST(CliBadInput, EmbeddingMetricsNeedTwoClasses) {
   test::TempDir dir;
   const std::string sim = dir / "sim.h5ad";
-  ASSERT_EQ(run_marrow("-q simulate --cells 200 --genes 80 --seed 3 --out " + sim).exit_code, 0);
+  ASSERT_EQ(run_marrow("-q simulate --cells 200 --genes 100 --seed 3 --out " + sim).exit_code, 0);
   // One lineage selected: the label has a single class, so accuracy and ARI say nothing.
   expect_bad_input("embedding-metrics --data " + sim + " --cells lineage=progenitor --label lineage --embedding pca", sim,
                    "at least two classes", dir / "none");

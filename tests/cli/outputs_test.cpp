@@ -90,7 +90,7 @@ TEST_F(OutputsTest, ReadOnlyOutputDirectory) {
   MARROW_REQUIRE_MOUNT(ro);
   expect_failed_write(run_marrow(pretrain("--out " + (dir / "ro/ae.marrow"))), dir / "ro/ae.marrow", "Read-only file system",
                       dir / "ro", {});
-  expect_failed_write(run_marrow("-q simulate --cells 100 --genes 50 --out " + (dir / "ro/sim.h5ad")), dir / "ro/sim.h5ad",
+  expect_failed_write(run_marrow("-q simulate --cells 100 --genes 100 --out " + (dir / "ro/sim.h5ad")), dir / "ro/sim.h5ad",
                       "Read-only file system", dir / "ro", {});
 }
 
@@ -177,7 +177,7 @@ TEST_F(OutputsTest, StaleTemporaryFilesOfDeadProcessesRemoved) {
   const std::string alive = dir / ("other.marrow.ckpt.tmp." + std::to_string(getpid()));
   const std::string unrelated = dir / "notes.tmp.txt";
   for (const std::string& f : {dead, alive, unrelated}) std::ofstream(f) << "partial";
-  ASSERT_EQ(run_marrow("-q simulate --cells 100 --genes 50 --out " + (dir / "sim.h5ad")).exit_code, 0);
+  ASSERT_EQ(run_marrow("-q simulate --cells 100 --genes 100 --out " + (dir / "sim.h5ad")).exit_code, 0);
   EXPECT_FALSE(fs::exists(dead)) << "a dead process's temporary file stayed";
   EXPECT_TRUE(fs::exists(alive)) << "a running process's temporary file was removed";
   EXPECT_TRUE(fs::exists(unrelated));
