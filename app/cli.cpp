@@ -3,8 +3,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
 #include <iostream>
 
+#include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/version.hpp"
 #include "marrow/runtime/torch_runtime.hpp"
@@ -60,6 +63,35 @@ void join_distributed(const runtime::DistributedOptions& o, train::TrainOptions&
   if (!train.distributed->primary()) spdlog::set_level(spdlog::level::warn);
 }
 
+namespace {
+
+// Options naming files a command reads, and files it writes anew.
+constexpr std::array kInputOptions = {"--data", "--labels", "--model", "--split-file", "--apply", "--plan", "--markers-from", "--compare"};
+constexpr std::array kOutputOptions = {"--out", "--metrics", "--save-preprocessor", "--save-split", "--checkpoint"};
+// Commands whose --out may be their --data: the whole input with columns added, written as a copy
+// and renamed (workflow::write_results checks the cases that would write a subset instead).
+constexpr std::array kAddingCommands = {"embed", "predict"};
+
+std::vector<std::string> given(const CLI::App& command, const char* name) {
+  const CLI::Option* option = command.get_option_no_throw(name);
+  return option ? option->results() : std::vector<std::string>{};
+}
+
+// Refuses, before any work, an output that is one of the command's inputs (also via another path).
+void refuse_outputs_over_inputs(const CLI::App& command) {
+  const bool adds = std::find(kAddingCommands.begin(), kAddingCommands.end(), command.get_name()) != kAddingCommands.end();
+  for (const char* output : kOutputOptions) {
+    std::vector<std::string> inputs;
+    for (const char* input : kInputOptions)
+      if (!(adds && std::string(output) == "--out" && std::string(input) == "--data"))
+        for (const std::string& path : given(command, input)) inputs.push_back(path);
+    for (const std::string& out : given(command, output)) check_not_an_input(out, inputs);
+  }
+  for (const CLI::App* sub : command.get_subcommands()) refuse_outputs_over_inputs(*sub);
+}
+
+}  // namespace
+
 int run(int argc, char** argv) {
   CLI::App app{"marrow: single-cell foundation models in one native binary", "marrow"};
   app.set_version_flag("--version", std::string("marrow ") + kVersion);
@@ -93,6 +125,7 @@ int run(int argc, char** argv) {
   app.parse_complete_callback([&] {
     spdlog::set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
     runtime::configure_threads(threads);
+    refuse_outputs_over_inputs(app);
   });
   try {
     app.parse(argc, argv);

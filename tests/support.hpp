@@ -73,6 +73,27 @@ inline CommandResult run_marrow(const std::string& args, const std::string& env 
   return result;
 }
 
+inline int count_lines(const std::string& text) {
+  int n = 0;
+  for (char c : text) n += c == '\n';
+  return n;
+}
+
+// Runs a command that must fail on bad input and checks the contract.
+inline void expect_bad_input(const std::string& args, const std::string& names, const std::string& fragment,
+                      const std::string& output_path) {
+  CommandResult r = run_marrow("--quiet " + args);
+  EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
+  EXPECT_EQ(count_lines(r.output), 1) << "one line: " << r.output;
+  EXPECT_EQ(r.output.rfind("marrow: error: ", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find(names), std::string::npos) << "must name " << names << ": " << r.output;
+  EXPECT_NE(r.output.find(fragment), std::string::npos) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(output_path)) << "wrote " << output_path;
+  auto dir = std::filesystem::path(output_path).parent_path();
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << "left " << entry.path();
+}
+
 // The 6 x 5 matrix every reader fixture holds (tests/fixtures/make_fixtures.py).
 inline std::vector<float> fixture_dense() {
   return {0, 1, 0, 3, 0,  //

@@ -15,26 +15,8 @@ namespace {
 using test::fixture;
 using test::run_marrow;
 
-int count_lines(const std::string& text) {
-  int n = 0;
-  for (char c : text) n += c == '\n';
-  return n;
-}
-
-// Runs a command that must fail on bad input and checks the contract.
-void expect_bad_input(const std::string& args, const std::string& names, const std::string& fragment,
-                      const std::string& output_path) {
-  test::CommandResult r = run_marrow("--quiet " + args);
-  EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.output;
-  EXPECT_EQ(count_lines(r.output), 1) << "one line: " << r.output;
-  EXPECT_EQ(r.output.rfind("marrow: error: ", 0), 0u) << r.output;
-  EXPECT_NE(r.output.find(names), std::string::npos) << "must name " << names << ": " << r.output;
-  EXPECT_NE(r.output.find(fragment), std::string::npos) << r.output;
-  EXPECT_FALSE(std::filesystem::exists(output_path)) << "wrote " << output_path;
-  auto dir = std::filesystem::path(output_path).parent_path();
-  for (const auto& entry : std::filesystem::directory_iterator(dir))
-    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << "left " << entry.path();
-}
+using test::count_lines;
+using test::expect_bad_input;
 
 TEST(Cli, InspectJsonKeys) {
   test::CommandResult r = run_marrow("inspect --json " + fixture("csr_f32.h5ad"));
@@ -176,6 +158,22 @@ TEST(CliBadInput, UsageErrorsExitTwo) {
   EXPECT_EQ(run_marrow("inspect").exit_code, 2);
   EXPECT_EQ(run_marrow("no-such-command").exit_code, 2);
   EXPECT_EQ(run_marrow("simulate --cells 3 --out /tmp/x.h5ad").exit_code, 2);
+}
+
+TEST(CliBadInput, EmbeddingMetricsNeedTwoClasses) {
+  test::TempDir dir;
+  const std::string sim = dir / "sim.h5ad";
+  ASSERT_EQ(run_marrow("-q simulate --cells 200 --genes 100 --seed 3 --out " + sim).exit_code, 0);
+  // One lineage selected: the label has a single class, so accuracy and ARI say nothing.
+  expect_bad_input("embedding-metrics --data " + sim + " --cells lineage=progenitor --label lineage --embedding pca", sim,
+                   "at least two classes", dir / "none");
+  // A label table whose column is empty for every cell.
+  std::string table = "barcode,empty_label\n";
+  for (const auto& cell : io::read_h5ad(sim).obs.index) table += cell + ",\n";
+  std::ofstream(dir / "labels.csv") << table;
+  expect_bad_input("embedding-metrics --data " + sim + " --labels " + (dir / "labels.csv") +
+                       " --label empty_label --embedding pca",
+                   "empty_label", "no selected cell has a value", dir / "none");
 }
 
 }  // namespace

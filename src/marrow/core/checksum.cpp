@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <vector>
@@ -40,5 +41,25 @@ std::string file_crc32(const std::string& path) {
   }
   return fmt::format("{:08x}", crc);
 }
+
+Crc32::Crc32() : crc_(crc32(0L, Z_NULL, 0)) {}
+
+void Crc32::add(const void* data, size_t size) {
+  const auto* bytes = static_cast<const Bytef*>(data);
+  while (size > 0) {  // zlib takes at most 4 GiB at a time
+    const auto piece = static_cast<uInt>(std::min<size_t>(size, size_t{1} << 30));
+    crc_ = crc32(crc_, bytes, piece);
+    bytes += piece;
+    size -= piece;
+  }
+}
+
+void Crc32::add_text(std::string_view text) {
+  const uint64_t length = text.size();
+  add(&length, sizeof length);
+  add(text.data(), text.size());
+}
+
+std::string Crc32::hex() const { return fmt::format("{:08x}", crc_); }
 
 }  // namespace marrow

@@ -176,7 +176,7 @@ void write_h5ad(const std::string& path, const AnnData& data, const H5adAddition
   for (const auto& [key, m] : data.obsm)
     if (m.rows != data.n_cells()) fail("{}: internal: obsm['{}'] has {} rows for {} cells", path, key, m.rows, data.n_cells());
   AtomicOutput out(path);
-  write_new_file(out.temp_path().string(), data, additions);
+  out.write_with([&](const std::string& temp) { write_new_file(temp, data, additions); });
   out.commit();
 }
 
@@ -186,18 +186,20 @@ void write_h5ad_with_additions(const std::string& input, const std::string& outp
   AtomicOutput out(output);
   h5::File probe = h5::File::open(input, h5::Mode::ReadOnly);
   bool legacy = !probe.is_group("obs") || !probe.is_group("var");
-  if (legacy) {
-    spdlog::warn("{}: legacy (anndata < 0.7) layout; writing {} in the current encoding", input, output);
-    AnnData data = read_h5ad(input);
-    write_new_file(out.temp_path().string(), data, additions);
-  } else {
-    std::error_code ec;
-    std::filesystem::copy_file(input, out.temp_path(), std::filesystem::copy_options::overwrite_existing, ec);
-    if (ec) fail("{}: cannot copy to {}: {}", input, output, ec.message());
-    h5::File file = h5::File::open(out.temp_path().string(), h5::Mode::ReadWrite);
-    apply_additions(file, additions);
-    file.flush();
-  }
+  out.write_with([&](const std::string& temp) {
+    if (legacy) {
+      spdlog::warn("{}: legacy (anndata < 0.7) layout; writing {} in the current encoding", input, output);
+      AnnData data = read_h5ad(input);
+      write_new_file(temp, data, additions);
+    } else {
+      std::error_code ec;
+      std::filesystem::copy_file(input, temp, std::filesystem::copy_options::overwrite_existing, ec);
+      if (ec) fail("{}: cannot copy to {}: {}", input, output, ec.message());
+      h5::File file = h5::File::open(temp, h5::Mode::ReadWrite);
+      apply_additions(file, additions);
+      file.flush();
+    }
+  });
   out.commit();
 }
 

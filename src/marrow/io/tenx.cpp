@@ -1,7 +1,9 @@
 #include "marrow/io/tenx.hpp"
 
-#include <charconv>
+#include <array>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <unordered_map>
 
 #include "marrow/core/error.hpp"
@@ -73,13 +75,144 @@ AnnData assemble(CsrMatrix matrix, const std::vector<std::string>& barcodes, con
   return data;
 }
 
-template <typename T>
-bool parse_field(std::string_view& rest, T& value) {
-  while (!rest.empty() && (rest.front() == ' ' || rest.front() == '\t')) rest.remove_prefix(1);
-  auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
-  if (ec != std::errc()) return false;
-  rest.remove_prefix(ptr - rest.data());
-  return true;
+// Splits a line on spaces and tabs into at most out.size() tokens; returns how many it found,
+// out.size() + 1 when there are more.
+template <size_t N>
+size_t tokens(std::string_view line, std::array<std::string_view, N>& out) {
+  size_t n = 0;
+  size_t i = 0;
+  while (true) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+    if (i == line.size()) return n;
+    size_t end = i;
+    while (end < line.size() && line[end] != ' ' && line[end] != '\t') ++end;
+    if (n == N) return N + 1;
+    out[n++] = line.substr(i, end - i);
+    i = end;
+  }
+}
+
+// The banner "%%MatrixMarket matrix coordinate FIELD SYMMETRY". Only general coordinate matrices of
+// real, integer or pattern values are read: a genes x cells matrix is not square, so the symmetric
+// kinds (which store half of a square matrix) are refused rather than mirrored.
+struct MtxBanner {
+  bool pattern = false;  // no value column: every entry is 1
+  bool integer = false;  // values must be whole numbers
+};
+
+MtxBanner parse_banner(const std::string& line, const std::string& path) {
+  std::array<std::string_view, 5> t;
+  std::string lower = to_lower(line);
+  if (lower.rfind("%%matrixmarket", 0) != 0) fail("{}: not a Matrix Market file (missing %%MatrixMarket header)", path);
+  if (tokens(lower, t) != 5 || t[0] != "%%matrixmarket" || t[1] != "matrix")
+    fail("{}: bad Matrix Market header '{}' (expects %%MatrixMarket matrix coordinate FIELD SYMMETRY)", path, line);
+  if (t[2] != "coordinate") fail("{}: only coordinate Matrix Market files are supported, not '{}'", path, t[2]);
+  MtxBanner banner;
+  if (t[3] == "complex") fail("{}: complex values are not single-cell counts", path);
+  if (t[3] != "real" && t[3] != "integer" && t[3] != "pattern")
+    fail("{}: unknown Matrix Market field '{}' (expects real, integer or pattern)", path, t[3]);
+  banner.pattern = t[3] == "pattern";
+  banner.integer = t[3] == "integer";
+  if (t[4] != "general")
+    fail("{}: '{}' Matrix Market files are not supported: a genes x cells matrix is stored 'general'", path, t[4]);
+  return banner;
+}
+
+struct MtxSize {
+  int64_t rows = 0, cols = 0, entries = 0;
+};
+
+// The size line "ROWS COLS ENTRIES", checked before anything is allocated: sizes are
+// non-negative, indices fit 32 bits, and entries (no duplicates) cannot exceed rows x cols.
+MtxSize parse_size_line(const std::string& line, const std::string& path) {
+  std::array<std::string_view, 3> t;
+  MtxSize size;
+  if (tokens(line, t) != 3 || !parse_int64(t[0], size.rows) || !parse_int64(t[1], size.cols) ||
+      !parse_int64(t[2], size.entries))
+    fail("{}: bad size line '{}' (expects three whole numbers: rows, columns, entries)", path, line);
+  constexpr int64_t kMaxIndex = std::numeric_limits<int32_t>::max();
+  if (size.rows < 0 || size.cols < 0 || size.entries < 0)
+    fail("{}: size line '{}' declares a negative size", path, line);
+  if (size.rows > kMaxIndex || size.cols > kMaxIndex)
+    fail("{}: size line '{}': more than {} rows or columns is not supported", path, line, kMaxIndex);
+  if (static_cast<double>(size.entries) > static_cast<double>(size.rows) * static_cast<double>(size.cols))
+    fail("{}: size line '{}' declares {} entries, more than a {} x {} matrix holds", path, line, size.entries, size.rows,
+         size.cols);
+  return size;
+}
+
+// One value of the matrix: a whole token, finite; in an integer matrix a whole number that fits 32 bits.
+float parse_value(std::string_view token, const MtxBanner& banner, bool& ok) {
+  if (banner.integer) {
+    int64_t v = 0;
+    ok = parse_int64(token, v) && v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max();
+    return static_cast<float>(v);
+  }
+  double v = 0;
+  ok = parse_double(token, v) && std::isfinite(v) && std::abs(v) <= std::numeric_limits<float>::max();
+  return static_cast<float>(v);
+}
+
+struct Triplets {
+  std::vector<int32_t> gene, cell;
+  std::vector<float> value;
+};
+
+// The entry lines: exactly 2 (pattern) or 3 whole tokens each, indices inside the declared size.
+// Storage grows with the entries actually read, so a header that lies about the count costs nothing.
+Triplets read_entries(TextReader& reader, const MtxBanner& banner, const MtxSize& size) {
+  const std::string& path = reader.path();
+  const size_t fields = banner.pattern ? 2 : 3;
+  Triplets t;
+  const auto initial = static_cast<size_t>(std::min<int64_t>(size.entries, int64_t{1} << 20));
+  t.gene.reserve(initial), t.cell.reserve(initial), t.value.reserve(initial);
+  std::array<std::string_view, 3> tok;
+  std::string line;
+  int64_t k = 0;
+  while (reader.next_line(line)) {
+    if (line.empty() || line[0] == '%') continue;
+    if (k >= size.entries) fail("{}: line {}: more entries than the {} the header declares", path, reader.line_number(), size.entries);
+    int64_t g = 0, c = 0;
+    bool ok = tokens(line, tok) == fields && parse_int64(tok[0], g) && parse_int64(tok[1], c);
+    float v = ok && !banner.pattern ? parse_value(tok[2], banner, ok) : 1.0F;
+    if (!ok)
+      fail("{}: line {}: cannot parse '{}' (expects {})", path, reader.line_number(), line,
+           banner.pattern ? "ROW COL" : banner.integer ? "ROW COL and a 32-bit whole number" : "ROW COL and a finite number");
+    if (g < 1 || g > size.rows || c < 1 || c > size.cols)
+      fail("{}: line {}: entry ({}, {}) outside the {} x {} matrix", path, reader.line_number(), g, c, size.rows, size.cols);
+    t.gene.push_back(static_cast<int32_t>(g - 1));
+    t.cell.push_back(static_cast<int32_t>(c - 1));
+    t.value.push_back(v);
+    ++k;
+  }
+  if (k != size.entries) fail("{}: truncated: {} entries of the {} the header declares", path, k, size.entries);
+  return t;
+}
+
+// Triplets -> cells x genes CSR by counting sort on the cell. An entry given twice is refused
+// (scipy would sum the two; a count matrix from Cell Ranger never repeats one, so it means damage).
+CsrMatrix triplets_to_csr(const Triplets& t, const MtxSize& size, const std::string& path) {
+  CsrMatrix m;
+  m.rows = size.cols;
+  m.cols = size.rows;
+  const auto nnz = static_cast<int64_t>(t.cell.size());
+  m.indptr.assign(m.rows + 1, 0);
+  for (int32_t c : t.cell) ++m.indptr[c + 1];
+  for (int64_t r = 0; r < m.rows; ++r) m.indptr[r + 1] += m.indptr[r];
+  m.indices.resize(nnz);
+  m.data.resize(nnz);
+  std::vector<int64_t> cursor(m.indptr.begin(), m.indptr.end() - 1);
+  for (int64_t i = 0; i < nnz; ++i) {
+    int64_t dest = cursor[t.cell[i]]++;
+    m.indices[dest] = t.gene[i];
+    m.data[dest] = t.value[i];
+  }
+  m.sort_indices();
+  for (int64_t r = 0; r < m.rows; ++r)
+    for (int64_t k = m.indptr[r] + 1; k < m.indptr[r + 1]; ++k)
+      if (m.indices[k] == m.indices[k - 1])
+        fail("{}: entry ({}, {}) is given more than once", path, m.indices[k] + 1, r + 1);
+  return m;
 }
 
 }  // namespace
@@ -115,62 +248,19 @@ AnnData read_10x_mtx(const std::string& directory) {
 
   TextReader reader(matrix_path);
   std::string line;
-  if (!reader.next_line(line) || line.rfind("%%MatrixMarket", 0) != 0)
-    fail("{}: not a Matrix Market file (missing %%MatrixMarket header)", matrix_path);
-  std::string header = to_lower(line);
-  if (header.find("coordinate") == std::string::npos) fail("{}: only coordinate Matrix Market files are supported", matrix_path);
-  if (header.find("complex") != std::string::npos) fail("{}: complex values are not single-cell counts", matrix_path);
-  bool pattern = header.find("pattern") != std::string::npos;
+  if (!reader.next_line(line)) fail("{}: not a Matrix Market file (missing %%MatrixMarket header)", matrix_path);
+  MtxBanner banner = parse_banner(line, matrix_path);
   do {
     if (!reader.next_line(line)) fail("{}: truncated: no size line", matrix_path);
   } while (line.empty() || line[0] == '%');
-  int64_t n_genes = 0, n_cells = 0, nnz = 0;
-  std::string_view rest = line;
-  if (!parse_field(rest, n_genes) || !parse_field(rest, n_cells) || !parse_field(rest, nnz))
-    fail("{}: bad size line '{}'", matrix_path, line);
-  if (n_genes != static_cast<int64_t>(features.ids.size()))
-    fail("{}: matrix has {} rows but {} lists {} features", directory, n_genes, fs::path(features_path).filename().string(),
+  MtxSize size = parse_size_line(line, matrix_path);
+  if (size.rows != static_cast<int64_t>(features.ids.size()))
+    fail("{}: matrix has {} rows but {} lists {} features", directory, size.rows, fs::path(features_path).filename().string(),
          features.ids.size());
-  if (n_cells != static_cast<int64_t>(barcodes.size()))
-    fail("{}: matrix has {} columns but {} lists {} barcodes", directory, n_cells, fs::path(barcodes_path).filename().string(),
+  if (size.cols != static_cast<int64_t>(barcodes.size()))
+    fail("{}: matrix has {} columns but {} lists {} barcodes", directory, size.cols, fs::path(barcodes_path).filename().string(),
          barcodes.size());
-
-  std::vector<int32_t> cell(nnz), gene(nnz);
-  std::vector<float> value(nnz);
-  int64_t k = 0;
-  while (reader.next_line(line)) {
-    if (line.empty() || line[0] == '%') continue;
-    if (k >= nnz) fail("{}: more entries than the {} the header declares", matrix_path, nnz);
-    rest = line;
-    int64_t g = 0, c = 0;
-    double v = 1.0;
-    if (!parse_field(rest, g) || !parse_field(rest, c) || (!pattern && !parse_field(rest, v)))
-      fail("{}: line {}: cannot parse '{}'", matrix_path, reader.line_number(), line);
-    if (g < 1 || g > n_genes || c < 1 || c > n_cells)
-      fail("{}: line {}: entry ({}, {}) outside the {} x {} matrix", matrix_path, reader.line_number(), g, c, n_genes, n_cells);
-    gene[k] = static_cast<int32_t>(g - 1);
-    cell[k] = static_cast<int32_t>(c - 1);
-    value[k] = static_cast<float>(v);
-    ++k;
-  }
-  if (k != nnz) fail("{}: truncated: {} entries of the {} the header declares", matrix_path, k, nnz);
-
-  // Triplets -> cells x genes CSR by counting sort on the cell.
-  CsrMatrix m;
-  m.rows = n_cells;
-  m.cols = n_genes;
-  m.indptr.assign(n_cells + 1, 0);
-  for (int32_t c : cell) ++m.indptr[c + 1];
-  for (int64_t r = 0; r < n_cells; ++r) m.indptr[r + 1] += m.indptr[r];
-  m.indices.resize(nnz);
-  m.data.resize(nnz);
-  std::vector<int64_t> cursor(m.indptr.begin(), m.indptr.end() - 1);
-  for (int64_t i = 0; i < nnz; ++i) {
-    int64_t dest = cursor[cell[i]]++;
-    m.indices[dest] = gene[i];
-    m.data[dest] = value[i];
-  }
-  m.sort_indices();
+  CsrMatrix m = triplets_to_csr(read_entries(reader, banner, size), size, matrix_path);
   return assemble(std::move(m), barcodes, features, directory, "matrix.mtx");
 }
 

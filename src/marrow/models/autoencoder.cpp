@@ -1,6 +1,7 @@
 #include "marrow/models/autoencoder.hpp"
 
 #include <cmath>
+#include <limits>
 #include <unordered_map>
 
 #include "marrow/core/error.hpp"
@@ -12,6 +13,66 @@
 #include "marrow/runtime/torch_runtime.hpp"
 
 namespace marrow::models {
+
+namespace {
+
+// A 32-bit integer hash, elementwise on int64 tensors holding values in [0, 2^32) (no product
+// exceeds 63 bits), so masks are computed on the model's device and agree between CPU and CUDA.
+torch::Tensor hash32(torch::Tensor x) {
+  constexpr int64_t kMask = 0xFFFFFFFF, kMultiplier = 0x45d9f3b;
+  x = ((x ^ x.bitwise_right_shift(16)) * kMultiplier) & kMask;
+  x = ((x ^ x.bitwise_right_shift(16)) * kMultiplier) & kMask;
+  return x ^ x.bitwise_right_shift(16);
+}
+
+// Keep-mask scaled by 1/(1-p) of the entries (row key, column): each entry kept with probability
+// 1 - p, decided by a hash of its row's key, the layer's salt and its column only.
+torch::Tensor keep_mask(const torch::Tensor& row_keys, const torch::Tensor& columns, int64_t salt, double p,
+                        torch::ScalarType type) {
+  torch::Tensor h = hash32((row_keys ^ hash32(torch::tensor(salt, row_keys.options()))) ^ hash32(columns));
+  torch::Tensor u = h.bitwise_right_shift(8).to(torch::kFloat) * (1.0 / (1 << 24));
+  return (u >= p).to(type) * (1.0 / (1.0 - p));
+}
+
+uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+// Dropout whose masks come from the rows' keys (AutoencoderImpl::loss sets them for the batch), not
+// from a generator shared by the batch: it takes the place of nn::Dropout in the layer stacks.
+class CellDropoutImpl : public torch::nn::Module {
+ public:
+  CellDropoutImpl(double p, int64_t salt, std::shared_ptr<torch::Tensor> row_keys)
+      : p_(p), salt_(salt), row_keys_(std::move(row_keys)) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    if (!is_training() || p_ == 0) return x;
+    if (!row_keys_->defined()) return torch::dropout(x, p_, true);
+    torch::Tensor columns = torch::arange(x.size(1), row_keys_->options()).unsqueeze(0);
+    return x * keep_mask(row_keys_->unsqueeze(1), columns, salt_, p_, x.scalar_type());
+  }
+
+ private:
+  double p_;
+  int64_t salt_;
+  std::shared_ptr<torch::Tensor> row_keys_;
+};
+TORCH_MODULE(CellDropout);
+
+// Sets the row keys for one training forward pass and clears them after.
+class RowKeysGuard {
+ public:
+  RowKeysGuard(torch::Tensor& slot, torch::Tensor keys) : slot_(slot) { slot_ = std::move(keys); }
+  ~RowKeysGuard() { slot_ = torch::Tensor(); }
+  RowKeysGuard(const RowKeysGuard&) = delete;
+  RowKeysGuard& operator=(const RowKeysGuard&) = delete;
+
+ private:
+  torch::Tensor& slot_;
+};
+
+}  // namespace
 
 ReconstructionLoss parse_loss(const std::string& name) {
   if (name == "mse") return ReconstructionLoss::Mse;
@@ -71,12 +132,19 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
   double bound = 1.0 / std::sqrt(static_cast<double>(options_.n_genes));
   input_weight = register_parameter("input_weight", torch::empty({options_.n_genes, first_width}).uniform_(-bound, bound));
   input_bias = register_parameter("input_bias", torch::empty({first_width}).uniform_(-bound, bound));
+  // Blocks as append_block builds them, with per-cell dropout in place of nn::Dropout (the same
+  // position in the stack, so parameter names and older files are unchanged).
+  int64_t salt = 0;
+  auto block = [&](torch::nn::Sequential& sequence, int64_t width) {
+    append_block(sequence, width, options_.norm, options_.activation, 0.0);
+    if (options_.dropout > 0) sequence->push_back(CellDropout(options_.dropout, ++salt, row_keys_));
+  };
   encoder_rest = torch::nn::Sequential();
   if (!widths.empty()) {
-    append_block(encoder_rest, widths.front(), options_.norm, options_.activation, options_.dropout);
+    block(encoder_rest, widths.front());
     for (size_t i = 1; i < widths.size(); ++i) {
       encoder_rest->push_back(torch::nn::Linear(widths[i - 1], widths[i]));
-      append_block(encoder_rest, widths[i], options_.norm, options_.activation, options_.dropout);
+      block(encoder_rest, widths[i]);
     }
     encoder_rest->push_back(torch::nn::Linear(widths.back(), options_.latent));
   }
@@ -85,7 +153,7 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
   int64_t previous = options_.latent;
   for (auto it = widths.rbegin(); it != widths.rend(); ++it) {
     decoder->push_back(torch::nn::Linear(previous, *it));
-    append_block(decoder, *it, options_.norm, options_.activation, options_.dropout);
+    block(decoder, *it);
     previous = *it;
   }
   decoder->push_back(torch::nn::Linear(previous, options_.n_genes));
@@ -94,24 +162,56 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
     log_theta = register_parameter("log_theta", torch::zeros({options_.n_genes}));
 }
 
+torch::Tensor AutoencoderImpl::input_mask(const CellBatch& batch) {
+  const double p = options_.input_dropout;
+  if (!row_keys_->defined()) {  // no keys (outside loss()): torch's generator
+    const torch::Tensor& x = batch.sparse.defined() ? batch.sparse.values : batch.input;
+    return torch::dropout(torch::ones_like(x), p, true);
+  }
+  if (!batch.sparse.defined())
+    return keep_mask(row_keys_->unsqueeze(1), torch::arange(batch.input.size(1), row_keys_->options()).unsqueeze(0), 0, p,
+                     batch.input.scalar_type());
+  // The same mask as the dense input's at each stored (cell, gene).
+  const torch::Tensor& offsets = batch.sparse.offsets;
+  torch::Tensor ends = torch::cat({offsets.slice(0, 1), torch::full({1}, batch.sparse.values.size(0), offsets.options())});
+  torch::Tensor row_of_entry = torch::repeat_interleave(torch::arange(offsets.size(0), offsets.options()), ends - offsets);
+  return keep_mask(row_keys_->index_select(0, row_of_entry), batch.sparse.indices, 0, p, batch.sparse.values.scalar_type());
+}
+
+torch::Tensor AutoencoderImpl::row_keys(const CellBatch& batch) const {
+  const int64_t rows = batch.input.defined() ? batch.input.size(0) : batch.sparse.offsets.size(0);
+  if (!batch.cells.empty() && static_cast<int64_t>(batch.cells.size()) != rows)
+    fail("internal: {} cell ids for a batch of {} rows", batch.cells.size(), rows);
+  // One draw from torch's generator per batch: the trainer seeds it per epoch, and every rank draws
+  // once per step, so the keys depend on (seed, epoch, step, cell) only.
+  const auto base = static_cast<uint64_t>(torch::randint(std::numeric_limits<int64_t>::max(), {1}, torch::kInt64).item<int64_t>());
+  torch::Tensor keys = torch::empty({rows}, torch::kInt64);
+  auto k = keys.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t id = batch.cells.empty() ? i : batch.cells[static_cast<size_t>(i)];
+    k[i] = static_cast<int64_t>(mix64(base ^ mix64(static_cast<uint64_t>(id) + 1)) & 0xFFFFFFFFULL);
+  }
+  return keys.to(input_weight.device());
+}
+
 torch::Tensor AutoencoderImpl::first_layer(const CellBatch& batch) {
   if (batch.sparse.defined()) {
     // Sum of value x weight row over the expressed genes: nnz x width work instead of
     // cells x genes x width, forward and backward (embedding_bag with per-sample weights).
     torch::Tensor values = batch.sparse.values;
-    if (is_training() && options_.input_dropout > 0) values = torch::dropout(values, options_.input_dropout, true);
+    if (is_training() && options_.input_dropout > 0) values = values * input_mask(batch);
     auto out = torch::embedding_bag(input_weight, batch.sparse.indices, batch.sparse.offsets, false, /*mode sum*/ 0, false,
                                     values, false);
     return std::get<0>(out) + input_bias;
   }
   torch::Tensor x = batch.input;
-  if (is_training() && options_.input_dropout > 0) x = torch::dropout(x, options_.input_dropout, true);
+  if (is_training() && options_.input_dropout > 0) x = x * input_mask(batch);
   return torch::addmm(input_bias, x, input_weight);
 }
 
 CellBatch CellBatch::to(const torch::Device& device) const {
   auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
-  return {move(input), {move(sparse.indices), move(sparse.offsets), move(sparse.values)}, move(counts), move(library)};
+  return {move(input), {move(sparse.indices), move(sparse.offsets), move(sparse.values)}, move(counts), move(library), cells};
 }
 
 torch::Tensor AutoencoderImpl::encode(const CellBatch& on_host) {
@@ -124,6 +224,8 @@ torch::Tensor AutoencoderImpl::decode(const torch::Tensor& latent) { return deco
 
 torch::Tensor AutoencoderImpl::loss(const CellBatch& on_host) {
   const CellBatch batch = on_host.to(input_weight.device());
+  const bool masks = is_training() && (options_.dropout > 0 || options_.input_dropout > 0);
+  RowKeysGuard keys(*row_keys_, masks ? row_keys(batch) : torch::Tensor());
   torch::Tensor output = decode(encode(batch));
   if (options_.loss == ReconstructionLoss::Mse) return torch::mse_loss(output, batch.input);
   // scVI-style: rate = library x softmax(logits).

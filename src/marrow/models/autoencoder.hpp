@@ -7,6 +7,10 @@
 //   poisson  the decoder gives per-gene logits; rate = library size x softmax(logits), as scVI's
 //   nb       decoder does; poisson or negative binomial (per-gene learned inverse dispersion)
 //            negative log-likelihood of the raw counts.
+//
+// Dropout (hidden layers and input) draws each cell's masks from the cell's id and a per-step
+// draw of torch's generator (seeded per epoch by the trainer), not from a generator shared by the
+// batch: the same command gives the same model on any number of data-parallel ranks.
 #include <torch/torch.h>
 
 #include <span>
@@ -30,6 +34,10 @@ struct CellBatch {
   SparseInput sparse;     // when set, the first layer reads this instead of `input`
   torch::Tensor counts;   // [B, G] raw counts (count losses only)
   torch::Tensor library;  // [B] library sizes (count losses only)
+  // Lasting id of each row (its position in the training cells): training draws each cell's dropout
+  // masks from it, so a cell's masks do not depend on which cells share its batch or rank. Empty:
+  // the rows' positions in the batch.
+  std::vector<int64_t> cells;
   CellBatch to(const torch::Device& device) const;  // the same batch on a device (a no-op where it is)
 };
 
@@ -44,7 +52,14 @@ class AutoencoderImpl : public torch::nn::Module {
 
  private:
   torch::Tensor first_layer(const CellBatch& batch);
+  // Input-dropout mask of the batch (dense [B, G] or one value per stored entry).
+  torch::Tensor input_mask(const CellBatch& batch);
+  // One mask key per row from its cell id and a draw of torch's generator.
+  torch::Tensor row_keys(const CellBatch& batch) const;
   AutoencoderOptions options_;
+  // Per-row mask keys of the batch being trained on ([B] int64 on the model's device), read by the
+  // dropout layers; undefined outside loss().
+  std::shared_ptr<torch::Tensor> row_keys_ = std::make_shared<torch::Tensor>();
   // First layer as genes x width (the transpose of nn::Linear's weight), so that the rows of the
   // expressed genes are contiguous for the sparse path.
   torch::Tensor input_weight, input_bias;

@@ -6,7 +6,7 @@
 
 namespace marrow::models {
 
-inline constexpr const char* kModelFormat = "marrow-model/1";
+inline constexpr const char* kModelFormat = "marrow-model/2";
 
 struct ModelHeader {
   std::string kind;

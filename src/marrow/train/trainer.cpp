@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
@@ -83,7 +82,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c, torch::nn::Mo
   for (size_t i = 0; i < best.size(); ++i) best_archive.write(std::to_string(i), best[i]);
   archive.write("best", best_archive);
   AtomicOutput out(path);
-  archive.save_to(out.temp_path().string());
+  archive.save_to([&out](const void* data, size_t size) { return out.write(data, size); });
   out.commit();
 }
 
@@ -272,7 +271,7 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
     spdlog::info("resuming from {} after epoch {}", o.checkpoint, state.epoch);
   else if (o.resume)
     spdlog::info("no checkpoint at {}: starting from the beginning", o.checkpoint);
-  if (!o.metrics.empty() && state.epoch == 0 && primary) std::ofstream(o.metrics, std::ios::trunc);
+  if (!o.metrics.empty() && state.epoch == 0 && primary) truncate_file(o.metrics);
 
   TrainResult result;
   result.history = state.history;
@@ -366,7 +365,7 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
     state.epoch = epoch;
     state.history.push_back(record);
     result.history.push_back(record);
-    if (!o.metrics.empty() && primary) std::ofstream(o.metrics, std::ios::app) << record.to_json().dump() << "\n";
+    if (!o.metrics.empty() && primary) append_line(o.metrics, record.to_json().dump());
     if (!o.checkpoint.empty() && primary) save_checkpoint(o.checkpoint, state, module, optimizer, best, o.seed);
     ++run_epochs;
   }

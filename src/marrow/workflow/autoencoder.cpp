@@ -109,6 +109,7 @@ Corpus streamed_corpus(const PretrainOptions& options) {
 PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
   if (options.out.empty()) fail("pretrain: --out is required");
   check_output_directory(options.out);
+  check_output_directory(options.train.metrics);
   Corpus corpus = options.stream ? streamed_corpus(options) : in_memory_corpus(options);
   const preprocess::Preprocessor& preprocessor = *corpus.preprocessor;
 
@@ -128,7 +129,12 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
   if (train_options.label == "train") train_options.label = "pretrain ae";
   const CellLoss loss = [&](const models::CellBatch& batch) { return model->loss(batch); };
   train::TrainResult result = train::fit(
-      *model, corpus.n_train, [&](const std::vector<int64_t>& rows) { return loss(corpus.train_batch(rows, layout)); },
+      *model, corpus.n_train,
+      [&](const std::vector<int64_t>& rows) {
+        models::CellBatch batch = corpus.train_batch(rows, layout);
+        batch.cells = rows;  // the cells' masks follow the cells, whatever batch or rank they land in
+        return loss(batch);
+      },
       corpus.n_validation == 0 ? train::ValidationLoss{} : train::ValidationLoss([&] { return corpus.validation(layout, loss); }),
       train_options, corpus.order);
   if (corpus.report) corpus.report();

@@ -204,6 +204,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   if (o.out.empty()) fail("classify train: --out is required");
   if (o.label.empty()) fail("classify train: --label is required");
   check_output_directory(o.out);
+  check_output_directory(o.train.metrics);
   AnnData all = load_cells(o.data);
   const Column& label_column = all.obs.require(o.label);
   std::vector<int64_t> labelled;

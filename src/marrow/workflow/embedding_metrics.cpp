@@ -36,6 +36,9 @@ nlohmann::json embedding_metrics(const EmbeddingMetricsOptions& o) {
   std::vector<std::string> classes;
   for (const auto& [value, count] : labels.value_counts())
     if (count > 0) classes.push_back(value);
+  if (classes.size() < 2)
+    fail("{}: '{}' has one value ('{}') on all {} labelled cells: kNN accuracy and ARI need at least two classes",
+         o.data.path, o.label, classes.empty() ? std::string() : classes.front(), data.n_cells());
   std::vector<int> y(static_cast<size_t>(data.n_cells()));
   for (int64_t i = 0; i < data.n_cells(); ++i)
     y[i] = static_cast<int>(std::find(classes.begin(), classes.end(), labels.text(i)) - classes.begin());

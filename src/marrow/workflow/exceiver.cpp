@@ -187,6 +187,7 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   if (o.out.empty()) fail("pretrain exceiver: --out is required");
   if (o.files.empty()) fail("pretrain exceiver: give at least one --data file");
   check_output_directory(o.out);
+  check_output_directory(o.train.metrics);
   if (o.masking.mask_fraction <= 0 || o.masking.mask_fraction >= 1)
     fail("--mask-fraction must be in (0, 1), got {}", o.masking.mask_fraction);
   TokenCorpus corpus = o.stream ? streamed_tokens(o) : in_memory_tokens(o);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/json_util.hpp"
 #include "marrow/core/version.hpp"
@@ -39,8 +40,12 @@ AnnData load_split_part(const DataSpec& spec, const std::string& split_file, con
 
 void write_results(const DataSpec& spec, const AnnData& data, const io::H5adAdditions& additions, const std::string& out) {
   bool whole_h5ad = spec.cells.empty() && spec.labels.empty() && io::detect_format(spec.path) == io::InputFormat::H5ad;
-  if (whole_h5ad) io::write_h5ad_with_additions(spec.path, out, additions);
-  else io::write_h5ad(out, data, additions);
+  if (whole_h5ad) {
+    io::write_h5ad_with_additions(spec.path, out, additions);
+  } else {
+    check_not_an_input(out, {spec.path});  // a subset or a conversion would replace the input
+    io::write_h5ad(out, data, additions);
+  }
 }
 
 PrepareResult prepare(const PrepareOptions& options) {
