@@ -6,6 +6,8 @@
 
 #include "marrow/core/error.hpp"
 #include "marrow/io/hdf5.hpp"
+#include "marrow/io/hdf5_guard.hpp"
+#include "marrow/runtime/memory.hpp"
 
 namespace marrow::io {
 
@@ -65,6 +67,41 @@ std::string dtype_name(const h5::DatasetInfo& info) {
   }
 }
 
+// Appends the rows of `block` (same columns) to `into`.
+void append_rows(CsrMatrix& into, const CsrMatrix& block) {
+  int64_t offset = into.indptr.back();
+  into.indptr.reserve(into.indptr.size() + block.rows);
+  for (int64_t r = 1; r <= block.rows; ++r) into.indptr.push_back(offset + block.indptr[r]);
+  into.indices.insert(into.indices.end(), block.indices.begin(), block.indices.end());
+  into.data.insert(into.data.end(), block.data.begin(), block.data.end());
+  into.rows += block.rows;
+}
+
+// A dense matrix is read about 64 MB at a time and kept sparse, so memory holds one dense block
+// besides the result; the whole of it as float32 must still fit (downstream steps densify batches).
+CsrMatrix read_dense_rows(const h5::Location& file, const std::string& name, int64_t cols, RowRange range) {
+  double rows = static_cast<double>(range.end - range.begin);
+  runtime::require_memory(file.file(), fmt::format("dense {} of {} x {}", name, range.end - range.begin, cols),
+                          rows * static_cast<double>(cols) * sizeof(float), runtime::kStreamHint);
+  int64_t block = std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(cols, 1));
+  CsrMatrix out;
+  out.cols = cols;
+  for (int64_t begin = range.begin; begin < range.end; begin += block) {
+    int64_t n = std::min(block, range.end - begin);
+    auto values = h5::read_numeric<float>(file, name, begin, n);
+    append_rows(out, CsrMatrix::from_dense(n, cols, values.data()));
+  }
+  return out;
+}
+
+// Sparse storage that will be read: values and column indices as float32 + int32, and the offsets.
+void require_sparse_memory(const h5::Location& file, const std::string& name, const MatrixLayout& layout, double nnz,
+                           double copies) {
+  double offsets = static_cast<double>(std::max(layout.rows, layout.cols) + 1) * sizeof(int64_t);
+  runtime::require_memory(file.file(), fmt::format("{} ({} x {}, {:.0f} stored values)", name, layout.rows, layout.cols, nnz),
+                          copies * (nnz * (sizeof(float) + sizeof(int32_t)) + offsets), runtime::kStreamHint);
+}
+
 CsrMatrix read_matrix(const h5::Location& file, const std::string& name, std::optional<RowRange> rows) {
   MatrixLayout layout = matrix_layout(file, name);
   RowRange range = rows.value_or(RowRange{0, layout.rows});
@@ -72,13 +109,12 @@ CsrMatrix read_matrix(const h5::Location& file, const std::string& name, std::op
     fail("{}: rows [{}, {}) outside the {} cells", file.file(), range.begin, range.end, layout.rows);
   int64_t n = range.end - range.begin;
 
-  if (layout.format == "dense") {
-    auto values = h5::read_numeric<float>(file, name, range.begin, n);
-    return CsrMatrix::from_dense(n, layout.cols, values.data());
-  }
+  if (layout.format == "dense") return read_dense_rows(file, name, layout.cols, range);
   h5::Group group = h5::open_group(file, name);
   if (layout.format == "csc") {
     // Column-compressed: a block of rows touches every column, so the whole matrix is read.
+    auto data_info = h5::dataset_info(group, "data");
+    require_sparse_memory(file, name, layout, data_info.shape.empty() ? 0.0 : static_cast<double>(data_info.shape[0]), 2);
     auto indptr = h5::read_numeric<int64_t>(group, "indptr");
     auto indices = h5::read_numeric<int32_t>(group, "indices");
     auto data = h5::read_numeric<float>(group, "data");
@@ -103,6 +139,7 @@ CsrMatrix read_matrix(const h5::Location& file, const std::string& name, std::op
   if (data_info.shape.size() != 1 || last > data_info.shape[0] || first < 0 || first > last)
     fail("{}: {}: indptr points outside the {} stored values (file corrupt?)", file.file(), name,
          data_info.shape.empty() ? 0 : data_info.shape[0]);
+  require_sparse_memory(file, name, layout, static_cast<double>(last - first), 1);
   m.data = h5::read_numeric<float>(group, "data", first, last - first);
   m.indices = h5::read_numeric<int32_t>(group, "indices", first, last - first);
   for (auto& p : m.indptr) p -= first;
@@ -364,6 +401,7 @@ H5adRowReader::H5adRowReader(std::string path, std::string matrix) : path_(std::
 }
 
 CsrMatrix H5adRowReader::read_rows(int64_t begin, int64_t end) const {
+  h5::ThreadSection section;  // may run on the read-ahead thread
   h5::File file = h5::File::open(path_, h5::Mode::ReadOnly);
   return read_matrix(file, matrix_, RowRange{begin, end});
 }

@@ -7,6 +7,8 @@
 #include <type_traits>
 
 #include "marrow/core/error.hpp"
+#include "marrow/io/hdf5_guard.hpp"
+#include "marrow/runtime/memory.hpp"
 
 namespace marrow::h5 {
 
@@ -62,6 +64,33 @@ int64_t element_count(const std::vector<int64_t>& shape) {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
+}
+
+// A shape read from a file can overflow int64 when multiplied out: this product cannot.
+double element_count_exact(const std::vector<int64_t>& shape) {
+  double n = 1;
+  for (int64_t d : shape) n *= static_cast<double>(static_cast<uint64_t>(d));
+  return n;
+}
+
+// Before `n` values of `bytes_each` are allocated for `name`: a contiguous (unchunked) dataset
+// cannot hold more bytes than its file, and nothing may need more memory than there is.
+void check_allocation(const Location& at, const std::string& name, hid_t dataset, double n, double bytes_each) {
+  if (dataset >= 0) {
+    Handle plist(H5Dget_create_plist(dataset));
+    Handle type(H5Dget_type(dataset));
+    Handle space(H5Dget_space(dataset));
+    hsize_t file_size = 0;
+    Handle file(H5Iget_file_id(dataset));
+    H5Fget_filesize(file.id(), &file_size);
+    double declared = element_count_exact(space_shape(space.id())) * static_cast<double>(H5Tget_size(type.id()));
+    if (H5Pget_layout(plist.id()) == H5D_CONTIGUOUS && declared > static_cast<double>(file_size) &&
+        H5Dget_storage_size(dataset) > 0)
+      fail_at(at, name, fmt::format("declares {} of values but the file has {} (truncated or corrupt)",
+                                    runtime::format_bytes(declared), runtime::format_bytes(static_cast<double>(file_size))));
+  }
+  runtime::require_memory(at.file(), at.child_path(name) + fmt::format(" ({} values)", n), n * bytes_each,
+                          runtime::kStreamHint);
 }
 
 struct Filter {
@@ -140,6 +169,7 @@ Handle bool_enum_type() {  // h5py's layout for numpy bool
 // Strings from a dataset or attribute whose type is `type` and element count `n`.
 template <typename ReadFn>
 std::vector<std::string> read_string_values(hid_t type, int64_t n, ReadFn read) {
+  if (n < 0) fail("HDF5 string array with a negative size (corrupt file)");
   std::vector<std::string> out;
   out.reserve(n);
   if (H5Tis_variable_str(type) > 0) {
@@ -240,6 +270,7 @@ File File::open(const std::string& path, Mode mode) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) fail("{}: file not found", path);
   if (std::filesystem::is_directory(path, ec)) fail("{}: is a directory, not an HDF5 file", path);
+  check_file_survivable(path);
   htri_t is_hdf5 = H5Fis_hdf5(path.c_str());
   if (is_hdf5 <= 0) fail("{}: not an HDF5 file (an .h5ad must be written by anndata or marrow)", path);
   hid_t id = H5Fopen(path.c_str(), mode == Mode::ReadOnly ? H5F_ACC_RDONLY : H5F_ACC_RDWR, H5P_DEFAULT);
@@ -321,6 +352,9 @@ std::vector<T> read_numeric(const Location& at, const std::string& name, std::op
     n = element_count(std::vector<int64_t>(extent.begin(), extent.end()));
     hsize_t flat = n;
     mem_space = Handle(H5Screate_simple(1, &flat, nullptr));
+    check_allocation(at, name, dataset.id(), static_cast<double>(n), sizeof(T));
+  } else {
+    check_allocation(at, name, dataset.id(), element_count_exact(shape), sizeof(T));
   }
   std::vector<T> out(n);
   if (n == 0) return out;
@@ -360,7 +394,9 @@ std::vector<std::string> read_strings(const Location& at, const std::string& nam
   Handle space(H5Dget_space(dataset.id()));
   Handle type(H5Dget_type(dataset.id()));
   if (H5Tget_class(type.id()) != H5T_STRING) fail_at(at, name, "expected a string dataset");
-  int64_t n = element_count(space_shape(space.id()));
+  std::vector<int64_t> shape = space_shape(space.id());
+  check_allocation(at, name, dataset.id(), element_count_exact(shape), std::max<double>(H5Tget_size(type.id()), sizeof(std::string)));
+  int64_t n = element_count(shape);
   bool ok = true;
   auto values = read_string_values(type.id(), n, [&](hid_t mem, void* buffer) {
     ok = H5Dread(dataset.id(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer) >= 0;
@@ -407,7 +443,9 @@ std::vector<std::string> read_compound_strings(const Location& at, const std::st
   Handle dataset = open_dataset(at, name);
   Handle space(H5Dget_space(dataset.id()));
   Handle member = compound_member_type(at, name, dataset.id(), field);
-  int64_t n = element_count(space_shape(space.id()));
+  std::vector<int64_t> shape = space_shape(space.id());
+  check_allocation(at, name, dataset.id(), element_count_exact(shape), sizeof(std::string));
+  int64_t n = element_count(shape);
   return read_string_values(member.id(), n, [&](hid_t mem, void* buffer) {
     Handle compound(H5Tcreate(H5T_COMPOUND, H5Tget_size(mem)));
     H5Tinsert(compound.id(), field.c_str(), 0, mem);
@@ -421,7 +459,9 @@ std::vector<double> read_compound_numbers(const Location& at, const std::string&
   Handle dataset = open_dataset(at, name);
   Handle space(H5Dget_space(dataset.id()));
   Handle member = compound_member_type(at, name, dataset.id(), field);
-  int64_t n = element_count(space_shape(space.id()));
+  std::vector<int64_t> shape = space_shape(space.id());
+  check_allocation(at, name, dataset.id(), element_count_exact(shape), sizeof(double));
+  int64_t n = element_count(shape);
   std::vector<double> out(n);
   if (H5Tget_class(member.id()) == H5T_ENUM) {
     Handle compound(H5Tcreate(H5T_COMPOUND, 1));
@@ -508,7 +548,9 @@ std::vector<std::string> read_string_array_attribute(const Location& at, const s
   Handle attr = open_attribute(at, object, attribute);
   Handle type(H5Aget_type(attr.id()));
   Handle space(H5Aget_space(attr.id()));
-  int64_t n = element_count(space_shape(space.id()));
+  std::vector<int64_t> shape = space_shape(space.id());
+  check_allocation(at, object, -1, element_count_exact(shape), sizeof(std::string));
+  int64_t n = element_count(shape);
   // anndata writes an empty column-order as an empty float array.
   if (H5Tget_class(type.id()) != H5T_STRING) {
     if (n == 0) return {};
@@ -535,7 +577,9 @@ std::vector<int64_t> read_int_array_attribute(const Location& at, const std::str
   if (!has_attribute(at, object, attribute)) return {};
   Handle attr = open_attribute(at, object, attribute);
   Handle space(H5Aget_space(attr.id()));
-  std::vector<int64_t> out(element_count(space_shape(space.id())));
+  std::vector<int64_t> shape = space_shape(space.id());
+  check_allocation(at, object, -1, element_count_exact(shape), sizeof(int64_t));
+  std::vector<int64_t> out(element_count(shape));
   if (!out.empty() && H5Aread(attr.id(), H5T_NATIVE_INT64, out.data()) < 0)
     fail_at(at, object, "cannot read attribute '" + attribute + "' as integers");
   return out;

@@ -10,6 +10,7 @@
 #include "marrow/core/strings.hpp"
 #include "marrow/io/hdf5.hpp"
 #include "marrow/io/text_reader.hpp"
+#include "marrow/runtime/memory.hpp"
 
 namespace marrow::io {
 
@@ -295,6 +296,11 @@ AnnData read_10x_h5(const std::string& path) {
     fail("{}: shape {} x {} disagrees with {} features and {} barcodes", path, shape[0], shape[1], features.ids.size(),
          barcodes.size());
   // Genes x cells in CSC is cells x genes in CSR: the arrays are used as they are.
+  auto stored = h5::dataset_info(group, "data").shape;
+  double nnz = stored.empty() ? 0.0 : static_cast<double>(stored[0]);
+  runtime::require_memory(path, fmt::format("{}/data ({:.0f} stored values)", group_name, nnz),
+                          nnz * (sizeof(float) + sizeof(int32_t)) + static_cast<double>(shape[1] + 1) * sizeof(int64_t),
+                          "a 10x .h5 is read whole: this one is too large for this machine, or its header is corrupt");
   CsrMatrix m;
   m.rows = shape[1];
   m.cols = shape[0];

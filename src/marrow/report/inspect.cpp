@@ -7,6 +7,7 @@
 
 #include "marrow/core/strings.hpp"
 #include "marrow/io/h5ad_reader.hpp"
+#include "marrow/io/labels.hpp"
 #include "marrow/io/load.hpp"
 #include "marrow/preprocess/qc.hpp"
 
@@ -57,6 +58,40 @@ nlohmann::json describe_column(const Column& column, size_t max_categories) {
   return j;
 }
 
+// What inspect reports about the matrix, gathered a block of rows at a time.
+struct MatrixSummary {
+  int64_t nnz = 0;
+  float min_value = 0, max_value = 0;
+  bool looks_like_counts = true;
+  std::vector<double> genes_per_cell, total_per_cell;
+
+  void add(const CsrMatrix& block) {
+    if (!block.data.empty()) {
+      auto [lo, hi] = std::minmax_element(block.data.begin(), block.data.end());
+      min_value = nnz ? std::min(min_value, *lo) : *lo;
+      max_value = nnz ? std::max(max_value, *hi) : *hi;
+    }
+    nnz += block.nnz();
+    looks_like_counts = looks_like_counts && preprocess::looks_like_counts(block, block.rows);
+    for (int64_t v : block.row_nnz_counts()) genes_per_cell.push_back(static_cast<double>(v));
+    auto sums = block.row_sums();
+    total_per_cell.insert(total_per_cell.end(), sums.begin(), sums.end());
+  }
+};
+
+// An .h5ad's matrix in blocks of about 2^24 dense values (64 MB) or 65,536 sparse rows, so a large
+// or dense matrix is summarised in bounded memory (a CSC matrix can only be read whole).
+MatrixSummary summarise_h5ad(const std::string& path, const std::string& matrix) {
+  io::H5adRowReader reader(path, matrix);
+  int64_t block = reader.format() == "dense" ? std::max<int64_t>(1, (int64_t{1} << 24) / std::max<int64_t>(reader.n_genes(), 1))
+                  : reader.format() == "csc" ? std::max<int64_t>(reader.n_cells(), 1)
+                                               : 65536;
+  MatrixSummary summary;
+  for (int64_t begin = 0; begin < reader.n_cells(); begin += block)
+    summary.add(reader.read_rows(begin, std::min(reader.n_cells(), begin + block)));
+  return summary;
+}
+
 }  // namespace
 
 nlohmann::json inspect(const std::string& path, const InspectOptions& options) {
@@ -64,15 +99,29 @@ nlohmann::json inspect(const std::string& path, const InspectOptions& options) {
   load.matrix = options.matrix;
   load.labels = options.labels;
   io::InputFormat format = io::detect_format(path);
-  AnnData data = io::load_dataset(path, load);
+  AnnData data;
+  MatrixSummary summary;
+  if (format == io::InputFormat::H5ad) {
+    io::H5adReadOptions read;
+    read.matrix = options.matrix;
+    read.read_matrix = false;
+    read.read_obsm = false;
+    data = io::read_h5ad(path, read);
+    if (!options.labels.empty()) io::join_labels(data, options.labels);
+    summary = summarise_h5ad(path, options.matrix);
+  } else {
+    data = io::load_dataset(path, load);
+    summary.add(data.X);
+  }
   nlohmann::json j;
   j["path"] = path;
   j["format"] = io::format_name(format);
   j["n_cells"] = data.n_cells();
   j["n_genes"] = data.n_genes();
-  j["nnz"] = data.X.nnz();
-  j["density"] = data.X.density();
-  j["sparsity"] = 1.0 - data.X.density();
+  j["nnz"] = summary.nnz;
+  double cells_x_genes = static_cast<double>(data.n_cells()) * static_cast<double>(data.n_genes());
+  j["density"] = cells_x_genes > 0 ? static_cast<double>(summary.nnz) / cells_x_genes : 0.0;
+  j["sparsity"] = 1.0 - j["density"].get<double>();
   j["matrix"] = data.matrix_source;
   if (format == io::InputFormat::H5ad) {
     io::H5adLayout layout = io::read_h5ad_layout(path);
@@ -84,15 +133,10 @@ nlohmann::json inspect(const std::string& path, const InspectOptions& options) {
     j["varm"] = layout.varm;
     j["uns"] = layout.uns;
   }
-  bool counts = preprocess::looks_like_counts(data.X, data.n_cells());
-  j["looks_like_counts"] = counts;
-  float max_value = data.X.data.empty() ? 0.0f : *std::max_element(data.X.data.begin(), data.X.data.end());
-  float min_value = data.X.data.empty() ? 0.0f : *std::min_element(data.X.data.begin(), data.X.data.end());
-  j["value_range"] = {min_value, max_value};
-  std::vector<double> genes_per_cell;
-  for (int64_t v : data.X.row_nnz_counts()) genes_per_cell.push_back(static_cast<double>(v));
-  j["median_genes_per_cell"] = median(genes_per_cell);
-  j["median_total_per_cell"] = median(data.X.row_sums());
+  j["looks_like_counts"] = summary.looks_like_counts;
+  j["value_range"] = {summary.min_value, summary.max_value};
+  j["median_genes_per_cell"] = median(summary.genes_per_cell);
+  j["median_total_per_cell"] = median(summary.total_per_cell);
   nlohmann::json obs = nlohmann::json::array();
   for (const auto& c : data.obs.columns) obs.push_back(describe_column(c, options.max_categories));
   j["obs_columns"] = obs;
