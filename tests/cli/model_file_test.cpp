@@ -105,12 +105,53 @@ TEST_F(ModelFileTest, ChangedMetadataRefused) {
                          dir / "e.h5ad");
 }
 
+// CRC-32 (zip's polynomial), for rewriting a record's checksum after a deliberate edit.
+uint32_t crc32_of(const char* data, size_t n) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= static_cast<unsigned char>(data[i]);
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+uint32_t u32(const std::string& b, size_t at) {
+  uint32_t v;
+  std::memcpy(&v, b.data() + at, 4);
+  return v;
+}
+uint16_t u16(const std::string& b, size_t at) {
+  uint16_t v;
+  std::memcpy(&v, b.data() + at, 2);
+  return v;
+}
+
+// The archive with every stored record's CRC-32 (local header and directory) made to match its
+// bytes again: an edited file that only marrow's own checks, not the zip's, can tell from a real one.
+std::string with_zip_crcs(std::string b) {
+  size_t end = b.rfind(std::string("PK\x05\x06", 4));
+  EXPECT_NE(end, std::string::npos);
+  if (end == std::string::npos) return b;
+  size_t at = u32(b, end + 16);
+  for (uint16_t e = 0; e < u16(b, end + 10); ++e) {
+    const uint32_t size = u32(b, at + 24), local = u32(b, at + 42);
+    const size_t data = local + 30 + u16(b, local + 26) + u16(b, local + 28);
+    if (u16(b, at + 10) == 0) {
+      const uint32_t crc = crc32_of(b.data() + data, size);
+      std::memcpy(b.data() + at + 16, &crc, 4);
+      std::memcpy(b.data() + local + 14, &crc, 4);
+    }
+    at += 46 + u16(b, at + 28) + u16(b, at + 30) + u16(b, at + 32);
+  }
+  return b;
+}
+
 // The same file as the older format without checksums (the tag has the same length).
 std::string as_unchecked(std::string bytes) {
   size_t at = bytes.find("marrow-model/2");
   EXPECT_NE(at, std::string::npos);
   if (at != std::string::npos) bytes[at + 13] = '1';
-  return bytes;
+  return with_zip_crcs(bytes);
 }
 
 TEST_F(ModelFileTest, OlderFileWithoutChecksumLoadsWithWarning) {
@@ -130,7 +171,7 @@ TEST_F(ModelFileTest, NonFiniteWeightsRefusedWithoutChecksum) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::memcpy(bytes.data() + tensors.front().first, &nan, sizeof nan);
   const std::string path = dir / "nan.marrow";
-  write_bytes(path, bytes);
+  write_bytes(path, with_zip_crcs(bytes));
   test::CommandResult r = run_marrow("-q embed --model " + path + " --data " + data() + " --out " + (dir / "e.h5ad"));
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find(path), std::string::npos) << r.output;

@@ -13,7 +13,7 @@
 
 #include "marrow/core/error.hpp"
 #include "marrow/report/inspect.hpp"
-#include "marrow/workflow/autoencoder.hpp"
+#include "marrow/workflow/embed.hpp"
 #include "support.hpp"
 
 namespace marrow::test {

@@ -7,6 +7,7 @@
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/checksum.hpp"
 #include "marrow/core/error.hpp"
+#include "marrow/core/zip_check.hpp"
 
 namespace marrow::models {
 
@@ -18,6 +19,7 @@ constexpr const char* kUncheckedFormat = "marrow-model/1";
 torch::serialize::InputArchive open_archive(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail("{}: model file not found", path);
+  check_zip_records(path);  // before torch parses any record (core/zip_check.hpp)
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
