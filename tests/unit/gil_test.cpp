@@ -192,7 +192,7 @@ TEST(GilReplay, BufferKeepsItsSizeAndSelectionRule) {
   EXPECT_EQ(per_class[0], 25);
   EXPECT_EQ(per_class[1], 25);
   EXPECT_THROW(balanced.add_stage(1, 10), Error);  // class_balanced needs labels
-  EXPECT_THROW(gil::parse_replay_selection("fifo"), Error);
+  EXPECT_THROW(parse_enum<gil::ReplaySelection>("fifo"), Error);
 }
 
 TEST(GilMetrics, ForgettingAndTransferOnAHandMadeMatrix) {
@@ -317,7 +317,7 @@ TEST(GilRun, SimulatedRunWritesResultsAndGrowingStageModels) {
   workflow::GilOptions o;
   o.data = {{dir / "sim.h5ad", "X", "", ""}};
   o.auto_plan.probe_label = "cell_type";
-  o.strategies = {"finetune", "replay", "joint"};
+  o.strategies = {gil::Strategy::Finetune, gil::Strategy::Replay, gil::Strategy::Joint};
   o.model.dim = 16;
   o.model.latents = 8;
   o.model.heads = 2;

@@ -69,4 +69,27 @@ MeanCi mean_ci(const std::vector<double>& values) {
   return r;
 }
 
+nlohmann::json numbers_json(const std::vector<double>& values) {
+  nlohmann::json j = nlohmann::json::array();
+  for (double v : values) j.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr));
+  return j;
+}
+
+nlohmann::json matrix_json(const Matrix& m) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& row : m) j.push_back(numbers_json(row));
+  return j;
+}
+
+double number(const nlohmann::json& j) { return j.is_number() ? j.get<double>() : NAN; }
+
+Matrix matrix_of(const nlohmann::json& j) {
+  Matrix m;
+  for (const auto& row : j) {
+    m.emplace_back();
+    for (const auto& v : row) m.back().push_back(number(v));
+  }
+  return m;
+}
+
 }  // namespace marrow::gil

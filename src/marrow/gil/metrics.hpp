@@ -9,6 +9,7 @@
 //   forward transfer_j    scratch[j] - mse[s_j][j], where scratch[j] is a model trained on stage s_j
 //                         alone from scratch (positive = earlier stages helped learn set j)
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 namespace marrow::gil {
@@ -37,5 +38,12 @@ struct MeanCi {
   int n = 0;
 };
 MeanCi mean_ci(const std::vector<double>& values);  // non-finite values are skipped
+
+// Metrics in results.json: a non-finite value is null, and null (or anything not a number) reads
+// back as NaN.
+nlohmann::json numbers_json(const std::vector<double>& values);
+nlohmann::json matrix_json(const Matrix& m);
+double number(const nlohmann::json& j);
+Matrix matrix_of(const nlohmann::json& j);
 
 }  // namespace marrow::gil

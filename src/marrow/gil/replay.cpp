@@ -7,22 +7,6 @@
 
 namespace marrow::gil {
 
-ReplaySelection parse_replay_selection(const std::string& name) {
-  if (name == "random") return ReplaySelection::Random;
-  if (name == "reservoir") return ReplaySelection::Reservoir;
-  if (name == "class_balanced" || name == "class-balanced") return ReplaySelection::ClassBalanced;
-  fail("--replay-selection must be random, reservoir or class_balanced, got '{}'", name);
-}
-
-const char* replay_selection_name(ReplaySelection s) {
-  switch (s) {
-    case ReplaySelection::Random: return "random";
-    case ReplaySelection::Reservoir: return "reservoir";
-    case ReplaySelection::ClassBalanced: return "class_balanced";
-  }
-  return "?";
-}
-
 ReplayBuffer::ReplayBuffer(int64_t capacity, ReplaySelection selection, uint64_t seed)
     : capacity_(capacity), selection_(selection), rng_(seed) {
   if (capacity < 0) fail("--replay-size must not be negative, got {}", capacity);

@@ -6,17 +6,17 @@
 //                   so stages are represented in proportion to their size
 //   class_balanced  equal shares per class of a label over all cells seen (a class with fewer cells
 //                   gives its spare slots to the others)
+#include <array>
 #include <cstdint>
-#include <string>
+#include <utility>
 #include <vector>
 
+#include "marrow/core/enum_names.hpp"
 #include "marrow/core/random.hpp"
 
 namespace marrow::gil {
 
 enum class ReplaySelection { Random, Reservoir, ClassBalanced };
-ReplaySelection parse_replay_selection(const std::string& name);
-const char* replay_selection_name(ReplaySelection selection);
 
 struct ReplayItem {
   int stage = 0;
@@ -43,3 +43,15 @@ class ReplayBuffer {
 };
 
 }  // namespace marrow::gil
+
+namespace marrow {
+
+template <>
+struct EnumNames<gil::ReplaySelection> {
+  static constexpr const char* what = "replay selection";
+  static constexpr std::array<std::pair<gil::ReplaySelection, const char*>, 3> table{{{gil::ReplaySelection::Random, "random"},
+                                                                                      {gil::ReplaySelection::Reservoir, "reservoir"},
+                                                                                      {gil::ReplaySelection::ClassBalanced, "class_balanced"}}};
+};
+
+}  // namespace marrow
