@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <iostream>
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/version.hpp"
-#include "marrow/runtime/torch_runtime.hpp"
 
 namespace marrow::cli {
 
@@ -48,21 +48,6 @@ void add_stream_options(CLI::App& command, bool& stream, StreamOptions& options,
         ->capture_default_str()->check(CLI::PositiveNumber)->needs(flag);
 }
 
-void add_distributed_options(CLI::App& command, runtime::DistributedOptions& o) {
-  command.add_option("--rank", o.rank, "Data-parallel rank of this process (default $RANK)")->capture_default_str();
-  command.add_option("--world-size", o.world_size, "Number of data-parallel processes (default $WORLD_SIZE)")->capture_default_str();
-  command.add_option("--master-addr", o.master_addr, "Address of rank 0 (default $MASTER_ADDR)")->capture_default_str();
-  command.add_option("--master-port", o.master_port, "Port of rank 0's store (default $MASTER_PORT)")->capture_default_str();
-  command.add_option("--dist-timeout", o.timeout_seconds, "Seconds to wait for the other ranks before failing")->capture_default_str();
-}
-
-void join_distributed(const runtime::DistributedOptions& o, train::TrainOptions& train) {
-  o.validate();
-  if (!o.enabled()) return;
-  train.distributed = runtime::Distributed::connect(o);
-  if (!train.distributed->primary()) spdlog::set_level(spdlog::level::warn);
-}
-
 namespace {
 
 // Options naming files a command reads, and files it writes anew.
@@ -92,7 +77,7 @@ void refuse_outputs_over_inputs(const CLI::App& command) {
 
 }  // namespace
 
-int run(int argc, char** argv) {
+int run(int argc, char** argv, std::span<const Registration> commands, void (*set_threads)(int)) {
   CLI::App app{"marrow: single-cell foundation models in one native binary", "marrow"};
   app.set_version_flag("--version", std::string("marrow ") + kVersion);
   app.require_subcommand(1);
@@ -102,29 +87,14 @@ int run(int argc, char** argv) {
   app.add_option("--threads", threads, "Compute threads (default: all cores)");
   app.add_flag("--verbose,-v", verbose, "Debug logging");
   app.add_flag("--quiet,-q", quiet, "Warnings and errors only");
-  add_info_command(app);
-  add_inspect_command(app);
-  add_simulate_command(app);
-  add_split_command(app);
-  add_preprocess_command(app);
-  add_pretrain_command(app);
-  add_embed_command(app);
-  add_classify_command(app);
-  add_zeroshot_command(app);
-  add_genes_command(app);
-  add_impute_command(app);
-  add_finetune_command(app);
-  add_embedding_metrics_command(app);
-  add_gil_command(app);
-  add_demo_command(app);
-  add_run_command(app);
+  for (Registration add : commands) add(app);
 
   auto logger = spdlog::stderr_color_mt("marrow");
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%^[%l]%$ %v");
   app.parse_complete_callback([&] {
     spdlog::set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
-    runtime::configure_threads(threads);
+    set_threads(threads);
     refuse_outputs_over_inputs(app);
   });
   try {
@@ -142,6 +112,17 @@ int run(int argc, char** argv) {
     return 1;
   }
   return 0;
+}
+
+int finish(int code) {
+  if (code == 0) return 0;
+  // A failed run ends here without the libraries' exit handlers: after a failed write (disk full)
+  // HDF5 keeps the file it could not close and its atexit clean-up crashes on it (SIGSEGV in
+  // H5_term_library). Every object of the run has been destroyed by now (temporary files removed);
+  // only the streams need flushing.
+  std::cout.flush();
+  std::cerr.flush();
+  std::_Exit(code);
 }
 
 }  // namespace marrow::cli

@@ -1,7 +1,9 @@
 #pragma once
 // Shared pieces of the command-line layer: one way to declare the data options every command
-// takes, and the registration functions of the commands.
+// takes, the registration functions of the commands, and the parse-and-run both programs share (the
+// torch-free `marrow`, app/launcher.cpp, and the torch program libexec/marrow-torch, app/main.cpp).
 #include <CLI/CLI.hpp>
+#include <span>
 #include <string>
 
 #include "marrow/core/enum_names.hpp"
@@ -40,7 +42,7 @@ void add_stream_options(CLI::App& command, bool& stream, StreamOptions& options,
 // MASTER_ADDR and MASTER_PORT (torchrun, Slurm, Kubernetes).
 void add_distributed_options(CLI::App& command, runtime::DistributedOptions& options);
 // With more than one rank: joins the process group and hands it to the trainer; ranks other than
-// 0 log warnings and errors only.
+// 0 log warnings and errors only. (Torch program only, as is add_training_options.)
 void join_distributed(const runtime::DistributedOptions& options, train::TrainOptions& train);
 
 void add_info_command(CLI::App& app);
@@ -61,6 +63,20 @@ void add_finetune_command(CLI::App& app);
 void add_embedding_metrics_command(CLI::App& app);
 void add_gil_command(CLI::App& app);
 
-int run(int argc, char** argv);
+// One command's registration: adds its subcommand, options and callback to the app.
+using Registration = void (*)(CLI::App&);
+
+// The commands that neither train nor embed: the torch-free `marrow` runs them itself, and the torch
+// program lists them among the others.
+inline constexpr Registration kTorchFreeCommands[] = {add_inspect_command, add_simulate_command, add_split_command,
+                                                      add_preprocess_command};
+
+// Parses the command line with these commands (in this order in the help) and runs the chosen one;
+// returns the exit status. set_threads receives --threads (0: all cores) once the line is parsed.
+int run(int argc, char** argv, std::span<const Registration> commands, void (*set_threads)(int));
+
+// The end of main in both programs: returns 0 after a successful run; after a failed one, exits at
+// once with `code` and without the libraries' exit handlers (see cli.cpp).
+int finish(int code);
 
 }  // namespace marrow::cli

@@ -59,9 +59,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `marrow ARGS` through the shell, capturing stdout+stderr.
-inline CommandResult run_marrow(const std::string& args, const std::string& env = "") {
-  std::string command = env + (env.empty() ? "" : " ") + std::string(MARROW_BINARY) + " " + args + " 2>&1";
+// Runs `marrow ARGS` (or another program) through the shell, capturing stdout+stderr.
+inline CommandResult run_marrow(const std::string& args, const std::string& env = "",
+                                const std::string& program = MARROW_BINARY) {
+  std::string command = env + (env.empty() ? "" : " ") + program + " " + args + " 2>&1";
   CommandResult result;
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;

@@ -26,6 +26,21 @@ void add_training_options(CLI::App& command, train::TrainOptions& train) {
   command.parse_complete_callback([&train] { runtime::check_training_device(train.device, train.bf16); });
 }
 
+void add_distributed_options(CLI::App& command, runtime::DistributedOptions& o) {
+  command.add_option("--rank", o.rank, "Data-parallel rank of this process (default $RANK)")->capture_default_str();
+  command.add_option("--world-size", o.world_size, "Number of data-parallel processes (default $WORLD_SIZE)")->capture_default_str();
+  command.add_option("--master-addr", o.master_addr, "Address of rank 0 (default $MASTER_ADDR)")->capture_default_str();
+  command.add_option("--master-port", o.master_port, "Port of rank 0's store (default $MASTER_PORT)")->capture_default_str();
+  command.add_option("--dist-timeout", o.timeout_seconds, "Seconds to wait for the other ranks before failing")->capture_default_str();
+}
+
+void join_distributed(const runtime::DistributedOptions& o, train::TrainOptions& train) {
+  o.validate();
+  if (!o.enabled()) return;
+  train.distributed = runtime::Distributed::connect(o);
+  if (!train.distributed->primary()) spdlog::set_level(spdlog::level::warn);
+}
+
 void add_pretrain_command(CLI::App& app) {
   auto* pretrain = app.add_subcommand("pretrain", "Pretrain a foundation model on cells");
   pretrain->require_subcommand(1);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <vector>
 
@@ -54,6 +55,30 @@ std::string loaded_library_containing(const char* symbol) {
   return std::filesystem::weakly_canonical(info.dli_fname).string();
 }
 
+// Sets OPENBLAS_CORETYPE and the library path a torch process should start with; true when anything
+// changed. `loaded` is the OpenBLAS already in this process ("" for another BLAS); before any BLAS is
+// loaded (nullopt) OpenBLAS is assumed, and the OpenMP build goes first unless the path starts with it.
+bool adjust_blas_environment(const std::optional<std::string>& loaded) {
+  bool change = false;
+  if (!std::getenv("OPENBLAS_CORETYPE")) {
+    std::string coretype = preferred_openblas_coretype(read_cpuinfo());
+    if (!coretype.empty()) {
+      setenv("OPENBLAS_CORETYPE", coretype.c_str(), 1);
+      change = true;
+    }
+  }
+  std::string openmp_dir = openmp_openblas_dir();
+  const char* old_path = std::getenv("LD_LIBRARY_PATH");
+  std::string path = old_path ? old_path : "";
+  bool wrong_build = loaded ? !loaded->empty() && loaded->find("openblas-openmp") == std::string::npos
+                           : path.rfind(openmp_dir + ":", 0) != 0 && path != openmp_dir;
+  if (!openmp_dir.empty() && wrong_build) {
+    setenv("LD_LIBRARY_PATH", (openmp_dir + (path.empty() ? "" : ":" + path)).c_str(), 1);
+    change = true;
+  }
+  return change;
+}
+
 }  // namespace
 
 std::string preferred_openblas_coretype(const std::string& cpuinfo) {
@@ -64,31 +89,18 @@ std::string preferred_openblas_coretype(const std::string& cpuinfo) {
 
 void prepare_blas_environment(int argc, char** argv) {
   if (std::getenv(kGuardVariable)) return;  // already re-executed once: never loop
-  bool change = false;
-
-  if (!std::getenv("OPENBLAS_CORETYPE")) {
-    std::string coretype = preferred_openblas_coretype(read_cpuinfo());
-    if (!coretype.empty()) {
-      setenv("OPENBLAS_CORETYPE", coretype.c_str(), 1);
-      change = true;
-    }
-  }
-
-  std::string openmp_dir = openmp_openblas_dir();
-  std::string loaded = loaded_library_containing("openblas_get_config");
-  if (!openmp_dir.empty() && !loaded.empty() && loaded.find("openblas-openmp") == std::string::npos) {
-    const char* old_path = std::getenv("LD_LIBRARY_PATH");
-    std::string path = openmp_dir + (old_path && *old_path ? ":" + std::string(old_path) : "");
-    setenv("LD_LIBRARY_PATH", path.c_str(), 1);
-    change = true;
-  }
-
-  if (!change) return;
+  if (!adjust_blas_environment(loaded_library_containing("openblas_get_config"))) return;
   setenv(kGuardVariable, "1", 1);
   std::vector<char*> args(argv, argv + argc);
   args.push_back(nullptr);
   execv("/proc/self/exe", args.data());
   // execv only returns on failure: carry on with the environment we have, just slower.
+}
+
+void set_blas_environment() {
+  if (std::getenv(kGuardVariable)) return;
+  adjust_blas_environment(std::nullopt);
+  setenv(kGuardVariable, "1", 1);
 }
 
 BlasLibraryInfo blas_library_info() {

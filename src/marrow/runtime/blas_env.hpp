@@ -8,9 +8,11 @@
 // ignores at::set_num_threads and oversubscribes the cores when torch calls BLAS from its OpenMP
 // workers; the OpenMP build shares torch's pool instead.
 //
-// prepare_blas_environment() is the first thing main() calls: where the environment is not yet
-// right it sets OPENBLAS_CORETYPE for this CPU, puts the OpenMP build of OpenBLAS first on the
-// library path when it is installed, and re-executes the same program with the same arguments.
+// The `marrow` program users run loads no torch; before it hands a command to the torch program
+// (libexec/marrow-torch) it calls set_blas_environment(): OPENBLAS_CORETYPE for this CPU, and the
+// OpenMP build of OpenBLAS first on the library path when it is installed, so the torch program starts
+// right the first time. The torch program's main() calls prepare_blas_environment(), which does the
+// same and re-executes it only where it was started directly with the environment not yet right.
 // A variable the user set is respected.
 #include <string>
 
@@ -22,6 +24,10 @@ std::string preferred_openblas_coretype(const std::string& cpuinfo);
 
 // Re-executes the process (never returns) when the BLAS environment must change; returns otherwise.
 void prepare_blas_environment(int argc, char** argv);
+
+// Sets the environment a torch program about to be executed should start with, and marks it prepared
+// (so that program does not re-execute itself). For a process that has loaded no BLAS.
+void set_blas_environment();
 
 struct BlasLibraryInfo {
   bool is_openblas = false;
