@@ -25,6 +25,13 @@ void print_metrics(const nlohmann::json& m, bool json) {
                              c["support"].get<int64_t>(), 100 * m["predicted_fraction"][name].get<double>());
 }
 
+// --embedding: an obsm key, or pca; parsed here into the features type.
+void add_embedding_option(CLI::App& command, models::ClassifierFeatures& features, const std::string& help) {
+  command.add_option_function<std::string>(
+             "--embedding", [&features](const std::string& text) { features = models::ClassifierFeatures::from_option(text); }, help)
+      ->default_str(features.name());
+}
+
 }  // namespace
 
 void add_embedding_metrics_command(CLI::App& app) {
@@ -34,7 +41,7 @@ void add_embedding_metrics_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("embedding-metrics",
                                  "kNN accuracy and k-means adjusted Rand index of a label in an embedding (or the PCA baseline)");
   add_data_options(*cmd, o->data);
-  cmd->add_option("--embedding", o->embedding, "obsm key of the embedding, or pca (the baseline)")->capture_default_str();
+  add_embedding_option(*cmd, o->embedding, "obsm key of the embedding, or pca (the baseline)");
   cmd->add_option("--label", o->label, "obs column")->required();
   cmd->add_option("--neighbours", o->neighbours, "kNN: training cells that vote")->capture_default_str();
   cmd->add_option("--pca-components", o->pca_components, "pca baseline: components")->capture_default_str();
@@ -47,7 +54,7 @@ void add_embedding_metrics_command(CLI::App& app) {
       return;
     }
     std::cout << fmt::format("{}: kNN (k={}) accuracy {:.3f}, macro F1 {:.3f} on {} test cells; ARI {:.3f} ({} k-means clusters)\n",
-                             o->embedding, o->neighbours, m["knn"]["accuracy"].get<double>(), m["knn"]["macro_f1"].get<double>(),
+                             o->embedding.name(), o->neighbours, m["knn"]["accuracy"].get<double>(), m["knn"]["macro_f1"].get<double>(),
                              m["n_test"].get<int64_t>(), m["ari"].get<double>(), m["clusters"].get<int64_t>());
   });
 }
@@ -89,7 +96,7 @@ void add_classify_command(CLI::App& app) {
   t->train.patience = 10;
   auto* train = classify->add_subcommand("train", "Train a classifier; reports metrics on the split's test part");
   add_data_options(*train, t->data);
-  train->add_option("--embedding", t->embedding, "obsm key of the embedding, or pca (the built-in baseline)")->capture_default_str();
+  add_embedding_option(*train, t->embedding, "obsm key of the embedding, or pca (the built-in baseline)");
   train->add_option("--label", t->label, "obs column to predict")->required();
   train->add_option("--head", t->model.head, "linear, mlp, transformer or gcn")->capture_default_str();
   train->add_option("--tokens", t->model.tokens, "transformer: tokens the embedding is cut into")->capture_default_str();

@@ -156,7 +156,7 @@ TEST_F(ModelsTest, HeadsBeatChanceAndZeroShotFindsTheDiseaseProgram) {
       workflow::ClassifyTrainOptions c;
       c.data.path = e.out;
       c.data.cells = "lineage=progenitor";
-      c.embedding = embedding;
+      c.embedding = models::ClassifierFeatures::from_option(embedding);
       c.pca_components = 32;
       c.pca_genes = 200;
       c.label = "malignancy";
@@ -197,7 +197,7 @@ TEST_F(ModelsTest, HeadsBeatChanceAndZeroShotFindsTheDiseaseProgram) {
 TEST_F(ModelsTest, ClassifierBadInputs) {
   workflow::ClassifyTrainOptions c;
   c.data.path = data();
-  c.embedding = "pca";
+  c.embedding = models::ClassifierFeatures::from_option("pca");
   c.split.spec = "random";
   c.train.epochs = 1;
   c.out = path("bad.marrow");
@@ -212,7 +212,7 @@ TEST_F(ModelsTest, ClassifierBadInputs) {
     EXPECT_NE(std::string(e.what()).find("needs at least 2"), std::string::npos) << e.what();
   }
   c.data.cells = "";
-  c.embedding = "X_missing";
+  c.embedding = models::ClassifierFeatures::from_option("X_missing");
   EXPECT_THROW(workflow::classify_train(c), Error);
   EXPECT_FALSE(std::filesystem::exists(c.out));
 }
@@ -302,7 +302,7 @@ workflow::ClassifyTrainOptions head_options(const std::string& data, const std::
   workflow::ClassifyTrainOptions c;
   c.data.path = data;
   c.data.cells = "lineage=progenitor";
-  c.embedding = "pca";
+  c.embedding = models::ClassifierFeatures::from_option("pca");
   c.pca_components = 32;
   c.pca_genes = 200;
   c.label = "malignancy";

@@ -3,11 +3,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <fmt/ranges.h>
 #include <numeric>
 #include <unordered_set>
 
 #include "marrow/core/error.hpp"
+#include "marrow/core/random.hpp"
 #include "marrow/core/strings.hpp"
 
 namespace marrow {
@@ -105,6 +108,27 @@ std::vector<int64_t> all_rows(int64_t n) {
   std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(n, 0)));
   for (size_t i = 0; i < rows.size(); ++i) rows[i] = static_cast<int64_t>(i);
   return rows;
+}
+
+std::vector<int64_t> rows_with_value(const Column& column) {
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < column.size(); ++i)
+    if (!column.is_missing(i)) rows.push_back(static_cast<int64_t>(i));
+  return rows;
+}
+
+std::vector<int64_t> stratified_sample(const Column& labels, const std::vector<int64_t>& rows, double fraction, uint64_t seed) {
+  std::map<std::string, std::vector<int64_t>> by_label;
+  for (int64_t r : rows) by_label[labels.text(r)].push_back(r);
+  Rng rng(seed + 17);
+  std::vector<int64_t> kept;
+  for (auto& [label, members] : by_label) {
+    shuffle(members, rng);
+    size_t take_n = std::max<size_t>(1, static_cast<size_t>(std::lround(fraction * static_cast<double>(members.size()))));
+    kept.insert(kept.end(), members.begin(), members.begin() + static_cast<std::ptrdiff_t>(std::min(take_n, members.size())));
+  }
+  std::sort(kept.begin(), kept.end());
+  return kept;
 }
 
 }  // namespace marrow

@@ -32,4 +32,11 @@ std::vector<int64_t> all_rows(int64_t n);
 // matches; warns about listed values that occur nowhere (likely typos).
 std::vector<int64_t> select_rows(const DataFrame& obs, const CellSelection& selection, const std::string& source = "");
 
+// Rows whose value in `column` is not missing (the labelled cells), in order.
+std::vector<int64_t> rows_with_value(const Column& column);
+
+// A seeded share of `rows` within each value of `labels` (at least one row per value), in row
+// order: a label budget, as when only a few cells are annotated.
+std::vector<int64_t> stratified_sample(const Column& labels, const std::vector<int64_t>& rows, double fraction, uint64_t seed);
+
 }  // namespace marrow

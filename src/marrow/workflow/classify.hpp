@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "marrow/models/classifier_features.hpp"
 #include "marrow/models/classifier_options.hpp"
 #include "marrow/train/train_options.hpp"
 #include "marrow/data/parts.hpp"
@@ -14,7 +15,7 @@ namespace marrow::workflow {
 
 struct ClassifyTrainOptions {
   DataSpec data;
-  std::string embedding = "X_marrow";  // an obsm key, or "pca"
+  models::ClassifierFeatures embedding;  // an obsm key (default X_marrow), or the PCA baseline
   int64_t pca_components = 256;
   int64_t pca_genes = 3000;
   std::string label;
@@ -65,7 +66,7 @@ DenseMatrix baseline_pca_embedding(const AnnData& data, const std::vector<int64_
 // `marrow embedding-metrics`: how well an embedding keeps a label without training a classifier.
 struct EmbeddingMetricsOptions {
   DataSpec data;
-  std::string embedding = "X_marrow";  // obsm key, or pca (the baseline, fitted on the training part)
+  models::ClassifierFeatures embedding;  // an obsm key (default X_marrow), or the PCA baseline fitted on the training part
   std::string label;
   SplitChoice split;                   // kNN: test cells vote among training cells
   int neighbours = 15;

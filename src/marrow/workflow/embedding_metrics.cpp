@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "marrow/core/error.hpp"
+#include "marrow/data/selection.hpp"
 #include "marrow/eval/embedding_metrics.hpp"
 #include "marrow/eval/metrics.hpp"
 #include "marrow/workflow/classify.hpp"
@@ -13,9 +14,7 @@ nlohmann::json embedding_metrics(const EmbeddingMetricsOptions& o) {
   if (o.label.empty()) fail("embedding-metrics: --label is required");
   AnnData all = load_cells(o.data);
   const Column& column = all.obs.require(o.label);
-  std::vector<int64_t> labelled;
-  for (size_t i = 0; i < column.size(); ++i)
-    if (!column.is_missing(i)) labelled.push_back(static_cast<int64_t>(i));
+  std::vector<int64_t> labelled = rows_with_value(column);
   if (labelled.empty()) fail("{}: no selected cell has a value in '{}'", o.data.path, o.label);
   AnnData data = all.select_cells(labelled);
   const Column& labels = data.obs.require(o.label);
@@ -25,11 +24,11 @@ nlohmann::json embedding_metrics(const EmbeddingMetricsOptions& o) {
   train.insert(train.end(), parts.validation.begin(), parts.validation.end());
 
   DenseMatrix x;
-  if (o.embedding == "pca") {
+  if (o.embedding.kind == models::FeatureKind::Pca) {
     x = baseline_pca_embedding(data, train, 3000, o.pca_components, o.split.seed);
   } else {
-    auto it = data.obsm.find(o.embedding);
-    if (it == data.obsm.end()) fail("{}: no obsm['{}'] (run marrow embed first, or use --embedding pca)", o.data.path, o.embedding);
+    auto it = data.obsm.find(o.embedding.obsm_key);
+    if (it == data.obsm.end()) fail("{}: no obsm['{}'] (run marrow embed first, or use --embedding pca)", o.data.path, o.embedding.obsm_key);
     x = it->second;
   }
   // Classes: every label value (k-means uses their number), indexed in the column's order.
@@ -50,8 +49,8 @@ nlohmann::json embedding_metrics(const EmbeddingMetricsOptions& o) {
   std::vector<int> clusters = eval::kmeans(x, static_cast<int>(classes.size()), o.split.seed);
   double ari = eval::adjusted_rand_index(clusters, y);
   spdlog::info("{} ({} dimensions): kNN accuracy {:.3f} on {} test cells, ARI {:.3f} of {} k-means clusters on {} cells",
-               o.embedding, x.cols, knn["accuracy"].get<double>(), parts.test.size(), ari, classes.size(), data.n_cells());
-  return {{"embedding", o.embedding}, {"dimensions", x.cols}, {"n_train", train.size()}, {"n_test", parts.test.size()},
+               o.embedding.name(), x.cols, knn["accuracy"].get<double>(), parts.test.size(), ari, classes.size(), data.n_cells());
+  return {{"embedding", o.embedding.name()}, {"dimensions", x.cols}, {"n_train", train.size()}, {"n_test", parts.test.size()},
           {"neighbours", o.neighbours}, {"knn", knn}, {"ari", ari}, {"clusters", classes.size()}};
 }
 

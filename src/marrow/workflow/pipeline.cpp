@@ -105,29 +105,39 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
   return c;
 }
 
-std::string run_pipeline(const PipelineConfig& c) {
-  namespace fs = std::filesystem;
+namespace {
+
+// The run's output directory, with its figures folder; file(name) is a path inside it.
+struct RunDirectory {
+  std::filesystem::path dir;
+  std::string file(const std::string& name) const { return (dir / name).string(); }
+};
+
+RunDirectory create_run_directory(const std::string& out) {
   std::error_code ec;
-  fs::create_directories(c.out, ec);
-  if (ec) fail("{}: cannot create the output directory: {}", c.out, ec.message());
-  fs::path dir(c.out);
-  auto file = [&](const std::string& name) { return (dir / name).string(); };
-  fs::create_directories(dir / "figures", ec);
-  if (ec) fail("{}: cannot create the figures directory: {}", (dir / "figures").string(), ec.message());
+  std::filesystem::create_directories(out, ec);
+  if (ec) fail("{}: cannot create the output directory: {}", out, ec.message());
+  RunDirectory d{out};
+  std::filesystem::create_directories(d.dir / "figures", ec);
+  if (ec) fail("{}: cannot create the figures directory: {}", (d.dir / "figures").string(), ec.message());
+  return d;
+}
 
-  // 1. One split for every step: the test patients never train anything.
-  std::string split_path = c.split.file;
-  if (split_path.empty()) {
-    spdlog::info("[pipeline] split: {}", c.split.spec);
-    DataSpec all;
-    all.path = c.data;
-    all.matrix = c.matrix;
-    Parts parts = resolve_parts(load_cells(all).obs, c.split, c.data);
-    split_path = file("split.json");
-    write_json_file(split_path, parts.split->to_json());
-  }
+// 1. One split for every step (the config's, or one made and saved): the test patients never train anything.
+std::string run_split(const PipelineConfig& c, const RunDirectory& d) {
+  if (!c.split.file.empty()) return c.split.file;
+  spdlog::info("[pipeline] split: {}", c.split.spec);
+  DataSpec all;
+  all.path = c.data;
+  all.matrix = c.matrix;
+  Parts parts = resolve_parts(load_cells(all).obs, c.split, c.data);
+  std::string split_path = d.file("split.json");
+  write_json_file(split_path, parts.split->to_json());
+  return split_path;
+}
 
-  // 2. Autoencoder on the training part of the pretraining cells; 3. every cell embedded.
+// 2. The autoencoder, on the training part of the pretraining cells.
+PretrainOptions run_pretraining(const PipelineConfig& c, const RunDirectory& d, const std::string& split_path) {
   spdlog::info("[pipeline] pretraining the autoencoder");
   PretrainOptions pretrain;
   pretrain.data.path = c.data;
@@ -139,18 +149,138 @@ std::string run_pipeline(const PipelineConfig& c) {
   pretrain.preprocess = c.preprocess;
   pretrain.model = c.model;
   pretrain.train = c.pretrain;
-  pretrain.train.metrics = file("ae_metrics.jsonl");
-  pretrain.out = file("ae.marrow");
+  pretrain.train.metrics = d.file("ae_metrics.jsonl");
+  pretrain.out = d.file("ae.marrow");
   pretrain_autoencoder(pretrain);
+  return pretrain;
+}
+
+// 3. Every cell embedded.
+EmbedOptions run_embedding(const PipelineConfig& c, const RunDirectory& d, const std::string& model) {
   spdlog::info("[pipeline] embedding every cell");
   EmbedOptions embed_options;
-  embed_options.model = pretrain.out;
+  embed_options.model = model;
   embed_options.data.path = c.data;
   embed_options.data.matrix = c.matrix;
-  embed_options.out = file("embedded.h5ad");
+  embed_options.out = d.file("embedded.h5ad");
   embed(embed_options);
+  return embed_options;
+}
 
-  // 4. Heads on the embedding and on the baseline; 5. zero-shot groups.
+// The header of a task's table: one row per head, zero-shot groups as extra columns.
+std::string task_table_header(const TaskConfig& task) {
+  std::vector<std::string> columns = {"features", "head", "accuracy", "balanced accuracy", "macro F1"};
+  if (!task.positive.empty()) columns.push_back("F1 " + task.positive);
+  columns.push_back("AUROC");
+  for (const auto& [group, _] : task.zeroshot) {
+    columns.push_back(group + (task.positive.empty() ? ": AUROC" : ": F1 " + task.positive + ", AUROC"));
+    columns.push_back(group + ": predicted " + (task.positive.empty() ? "(classes)" : task.positive));
+  }
+  std::string header = fmt::format("## {} (label `{}`, cells `{}`)\n\n| {} |\n|", task.name, task.label,
+                                   task.cells.empty() ? "all" : task.cells, fmt::join(columns, " | "));
+  for (size_t i = 0; i < columns.size(); ++i) header += "---|";
+  return header + "\n";
+}
+
+// A zero-shot group's cells of a table row: F1 of the positive class (or nothing) and AUROC, then
+// the share predicted positive (or each class's share).
+std::string zeroshot_cells(const TaskConfig& task, const nlohmann::json& m) {
+  std::string fractions;
+  if (task.positive.empty()) {
+    for (const auto& [cls, f] : m["predicted_fraction"].items()) fractions += fmt::format("{} {:.2f} ", cls, f.get<double>());
+  } else {
+    fractions = fmt::format("{:.3f}", m["predicted_fraction"].value(task.positive, 0.0));
+  }
+  return fmt::format(" {}{} | {} |", task.positive.empty() ? "" : positive_f1(m, task.positive) + ", ", format_metric(m, "auroc"),
+                     fractions);
+}
+
+// One head on one kind of features: trained, evaluated on the test part and on the zero-shot groups.
+struct HeadRun {
+  nlohmann::json entry;  // results.json: model, test metrics, zero-shot metrics
+  std::string row;       // the table row
+  report::Curve curve;   // validation loss by epoch
+  std::string confusion; // the confusion-matrix figure, as markdown
+};
+
+HeadRun run_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
+                 const std::string& split_path, const models::ClassifierFeatures& features, const std::string& head) {
+  const bool baseline = features.kind == models::FeatureKind::Pca;
+  spdlog::info("[pipeline] {}: {} head on {}", task.name, head, baseline ? "the PCA baseline" : "the embedding");
+  ClassifyTrainOptions train;
+  train.data.path = embedded;
+  train.data.cells = task.cells;
+  train.embedding = features;
+  train.label = task.label;
+  train.model.head = head;
+  train.model.width = c.transformer_width;
+  train.split.file = split_path;
+  train.split.validation_fraction = 0.1;
+  train.split.seed = c.seed;
+  train.train = c.classify;
+  const std::string run_name = fmt::format("{}_{}_{}", task.name, features.name(), head);
+  const std::string run_label = fmt::format("{} + {}", baseline ? "PCA baseline" : "autoencoder", head);
+  train.out = d.file(run_name + ".marrow");
+  train.train.metrics = d.file(run_name + "_metrics.jsonl");
+  nlohmann::json metrics = classify_train(train);
+  HeadRun run;
+  run.curve = {run_label, train.train.metrics, "validation_loss"};
+  report::write_confusion_matrix(metrics, run_label, d.file("figures/" + run_name + "_confusion.svg"));
+  run.confusion = fmt::format("![{0} confusion matrix](figures/{1}_confusion.svg) ", run_label, run_name);
+  run.entry = {{"model", train.out}, {"test", metrics}};
+  run.row = fmt::format("| {} | {} | {} | {} | {} | {}{} |", baseline ? "PCA baseline" : "autoencoder", head,
+                        format_metric(metrics, "accuracy"), format_metric(metrics, "balanced_accuracy"),
+                        format_metric(metrics, "macro_f1"), task.positive.empty() ? "" : positive_f1(metrics, task.positive) + " | ",
+                        format_metric(metrics, "auroc"));
+  if (task.zeroshot.empty()) return run;
+  ZeroShotOptions z;
+  z.evaluate.model = train.out;
+  z.evaluate.data.path = embedded;
+  z.evaluate.label = task.label;
+  z.evaluate.split_file = split_path;
+  for (const auto& [group, selection] : task.zeroshot) z.groups.push_back(group + ":" + selection);
+  run.entry["zeroshot"] = zeroshot(z);
+  for (const auto& [group, _] : task.zeroshot) run.row += zeroshot_cells(task, run.entry["zeroshot"][group]);
+  return run;
+}
+
+// 4. Heads on the embedding and on the baseline, 5. zero-shot groups: one task's results and report section.
+std::string run_task(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const EmbedOptions& embedded,
+                     const std::string& split_path, nlohmann::json& results) {
+  std::vector<std::pair<models::ClassifierFeatures, std::string>> runs;
+  for (const auto& h : task.heads) runs.emplace_back(models::ClassifierFeatures::from_option("X_marrow"), h);
+  for (const auto& h : task.baseline_heads) runs.emplace_back(models::ClassifierFeatures{models::FeatureKind::Pca, ""}, h);
+  std::string section = task_table_header(task);
+  std::vector<report::Curve> curves;
+  std::string confusions;
+  for (const auto& [features, head] : runs) {
+    HeadRun run = run_head(c, d, task, embedded.out, split_path, features, head);
+    curves.push_back(run.curve);
+    confusions += run.confusion;
+    results["tasks"][task.name][features.name() + "/" + head] = run.entry;
+    section += run.row + "\n";
+  }
+  report::write_training_curves(curves, task.name + ": classifier validation loss", "validation loss (class-weighted cross-entropy)",
+                                d.file("figures/" + task.name + "_curves.svg"));
+  DataSpec task_cells;
+  task_cells.path = embedded.out;
+  task_cells.cells = task.cells;
+  report::write_embedding_map(load_cells(task_cells), embedded.key, task.label,
+                              fmt::format("{}: autoencoder embedding (t-SNE), by {}", task.name, task.label),
+                              d.file("figures/" + task.name + "_map.svg"), 2000, c.seed);
+  return section + fmt::format(
+                       "\nConfusion matrices on the test part (rows: true class, columns: predicted; colour: share of the row):\n\n{0}\n\n"
+                       "![{1} classifier validation loss](figures/{1}_curves.svg) ![{1} embedding map](figures/{1}_map.svg)\n\n",
+                       confusions, task.name);
+}
+
+}  // namespace
+
+std::string run_pipeline(const PipelineConfig& c) {
+  const RunDirectory d = create_run_directory(c.out);
+  const std::string split_path = run_split(c, d);
+  const PretrainOptions pretrain = run_pretraining(c, d, split_path);
+  const EmbedOptions embedded = run_embedding(c, d, pretrain.out);
   nlohmann::json results = {{"data", c.data}, {"split", split_path}, {"autoencoder", pretrain.out}, {"tasks", nlohmann::json::object()}};
   std::string report = fmt::format("# marrow run\n\nData: `{}`; split: `{}`; autoencoder: `{}`.\n"
                                    "Every figure is on the test part of the split (held-out cells or patients).\n\n",
@@ -158,90 +288,11 @@ std::string run_pipeline(const PipelineConfig& c) {
   report += c.report_preamble;
   report::write_training_curves({{"training", pretrain.train.metrics, "train_loss"}, {"validation", pretrain.train.metrics, "validation_loss"}},
                                 "Autoencoder pretraining", fmt::format("loss ({})", models::loss_name(c.model.loss)),
-                                file("figures/autoencoder_loss.svg"));
+                                d.file("figures/autoencoder_loss.svg"));
   report += "## Autoencoder pretraining\n\n![autoencoder loss by epoch](figures/autoencoder_loss.svg)\n\n";
-  for (const auto& task : c.tasks) {
-    std::vector<std::pair<std::string, std::string>> runs;
-    for (const auto& h : task.heads) runs.emplace_back("X_marrow", h);
-    for (const auto& h : task.baseline_heads) runs.emplace_back("pca", h);
-    std::vector<std::string> columns = {"features", "head", "accuracy", "balanced accuracy", "macro F1"};
-    if (!task.positive.empty()) columns.push_back("F1 " + task.positive);
-    columns.push_back("AUROC");
-    for (const auto& [group, _] : task.zeroshot) {
-      columns.push_back(group + (task.positive.empty() ? ": AUROC" : ": F1 " + task.positive + ", AUROC"));
-      columns.push_back(group + ": predicted " + (task.positive.empty() ? "(classes)" : task.positive));
-    }
-    report += fmt::format("## {} (label `{}`, cells `{}`)\n\n| {} |\n|", task.name, task.label,
-                          task.cells.empty() ? "all" : task.cells, fmt::join(columns, " | "));
-    for (size_t i = 0; i < columns.size(); ++i) report += "---|";
-    report += "\n";
-    std::vector<report::Curve> curves;
-    std::string confusions;
-    for (const auto& [features, head] : runs) {
-      spdlog::info("[pipeline] {}: {} head on {}", task.name, head, features == "pca" ? "the PCA baseline" : "the embedding");
-      ClassifyTrainOptions train;
-      train.data.path = embed_options.out;
-      train.data.cells = task.cells;
-      train.embedding = features;
-      train.label = task.label;
-      train.model.head = head;
-      train.model.width = c.transformer_width;
-      train.split.file = split_path;
-      train.split.validation_fraction = 0.1;
-      train.split.seed = c.seed;
-      train.train = c.classify;
-      const std::string run_name = fmt::format("{}_{}_{}", task.name, features, head);
-      const std::string run_label = fmt::format("{} + {}", features == "pca" ? "PCA baseline" : "autoencoder", head);
-      train.out = file(run_name + ".marrow");
-      train.train.metrics = file(run_name + "_metrics.jsonl");
-      nlohmann::json metrics = classify_train(train);
-      curves.push_back({run_label, train.train.metrics, "validation_loss"});
-      report::write_confusion_matrix(metrics, run_label, file("figures/" + run_name + "_confusion.svg"));
-      confusions += fmt::format("![{0} confusion matrix](figures/{1}_confusion.svg) ", run_label, run_name);
-      nlohmann::json entry = {{"model", train.out}, {"test", metrics}};
-      std::string row = fmt::format("| {} | {} | {} | {} | {} | {}{} |", features == "pca" ? "PCA baseline" : "autoencoder", head,
-                                    format_metric(metrics, "accuracy"), format_metric(metrics, "balanced_accuracy"),
-                                    format_metric(metrics, "macro_f1"),
-                                    task.positive.empty() ? "" : positive_f1(metrics, task.positive) + " | ",
-                                    format_metric(metrics, "auroc"));
-      if (!task.zeroshot.empty()) {
-        ZeroShotOptions z;
-        z.evaluate.model = train.out;
-        z.evaluate.data.path = embed_options.out;
-        z.evaluate.label = task.label;
-        z.evaluate.split_file = split_path;
-        for (const auto& [group, selection] : task.zeroshot) z.groups.push_back(group + ":" + selection);
-        entry["zeroshot"] = zeroshot(z);
-        for (const auto& [group, _] : task.zeroshot) {
-          const auto& m = entry["zeroshot"][group];
-          std::string fractions;
-          if (task.positive.empty()) {
-            for (const auto& [cls, f] : m["predicted_fraction"].items()) fractions += fmt::format("{} {:.2f} ", cls, f.get<double>());
-          } else {
-            fractions = fmt::format("{:.3f}", m["predicted_fraction"].value(task.positive, 0.0));
-          }
-          row += fmt::format(" {}{} | {} |", task.positive.empty() ? "" : positive_f1(m, task.positive) + ", ",
-                             format_metric(m, "auroc"), fractions);
-        }
-      }
-      results["tasks"][task.name][features + "/" + head] = entry;
-      report += row + "\n";
-    }
-    report::write_training_curves(curves, task.name + ": classifier validation loss", "validation loss (class-weighted cross-entropy)",
-                                  file("figures/" + task.name + "_curves.svg"));
-    DataSpec task_cells;
-    task_cells.path = embed_options.out;
-    task_cells.cells = task.cells;
-    report::write_embedding_map(load_cells(task_cells), embed_options.key, task.label,
-                                fmt::format("{}: autoencoder embedding (t-SNE), by {}", task.name, task.label),
-                                file("figures/" + task.name + "_map.svg"), 2000, c.seed);
-    report += fmt::format(
-        "\nConfusion matrices on the test part (rows: true class, columns: predicted; colour: share of the row):\n\n{0}\n\n"
-        "![{1} classifier validation loss](figures/{1}_curves.svg) ![{1} embedding map](figures/{1}_map.svg)\n\n",
-        confusions, task.name);
-  }
-  write_json_file(file("results.json"), results);
-  std::string report_path = file("report.md");
+  for (const auto& task : c.tasks) report += run_task(c, d, task, embedded, split_path, results);
+  write_json_file(d.file("results.json"), results);
+  std::string report_path = d.file("report.md");
   write_file_atomic(report_path, report);
   return report_path;
 }

@@ -1,0 +1,118 @@
+#include "marrow/models/classifier_bundle.hpp"
+
+#include <fmt/ranges.h>
+
+#include <algorithm>
+
+#include "marrow/core/error.hpp"
+#include "marrow/core/random.hpp"
+#include "marrow/models/model_file.hpp"
+#include "marrow/models/token_batching.hpp"
+
+namespace marrow::models {
+
+ClassifierBundleImpl::ClassifierBundleImpl(const ClassifierOptions& options, int64_t pca_genes, int64_t pca_components,
+                                           const std::optional<ExceiverOptions>& gene_model) {
+  classifier = register_module("classifier", Classifier(options));
+  if (pca_genes > 0) pca = register_module("pca", PcaProjection(pca_genes, pca_components));
+  if (gene_model) exceiver = register_module("exceiver", Exceiver(*gene_model));
+}
+
+TokenFeatures token_features(const AnnData& data, const TokenInput& input) { return {input.tokenize(data), input.whole_cells()}; }
+
+torch::Tensor gene_model_features(ClassifierBundle& bundle, const TokenFeatures& tokens, const std::vector<int64_t>& rows) {
+  Rng rng(0);
+  std::vector<CellExample> examples;
+  for (int64_t r : rows) examples.push_back(make_example(tokens.cells, r, tokens.whole, rng));
+  return bundle->exceiver->class_representation(bundle->exceiver->encode(to_batch(examples, false)));
+}
+
+torch::Tensor gene_model_features_in_batches(ClassifierBundle& bundle, const TokenFeatures& tokens) {
+  return over_whole_cells(tokens.cells, tokens.whole, 256, [&](const TokenBatch& b) {
+    return bundle->exceiver->class_representation(bundle->exceiver->encode(b));
+  });
+}
+
+torch::Tensor embedding_features(const AnnData& data, const std::string& key) {
+  auto it = data.obsm.find(key);
+  if (it == data.obsm.end()) {
+    std::vector<std::string> keys;
+    for (const auto& [k, _] : data.obsm) keys.push_back(k);
+    fail("{}: no obsm['{}'] embedding (run `marrow embed` first, or use --embedding pca); the file has: {}", data.source, key,
+         keys.empty() ? "no obsm entries" : fmt::format("{}", fmt::join(keys, ", ")));
+  }
+  const DenseMatrix& m = it->second;
+  return torch::from_blob(const_cast<float*>(m.values.data()), {m.rows, m.cols}, torch::kFloat).clone();
+}
+
+torch::Tensor take_rows(const torch::Tensor& t, const std::vector<int64_t>& rows) {
+  return t.index_select(0, torch::tensor(rows, torch::kLong));
+}
+
+std::vector<int> class_indices(const Column& labels, const std::vector<std::string>& classes) {
+  std::vector<int> out(labels.size(), -1);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels.is_missing(i)) continue;
+    auto it = std::find(classes.begin(), classes.end(), labels.text(i));
+    if (it != classes.end()) out[i] = static_cast<int>(it - classes.begin());
+  }
+  return out;
+}
+
+Prediction predict(ClassifierBundle& bundle, const torch::Tensor& features) {
+  bundle->eval();
+  torch::NoGradGuard no_grad;
+  Prediction p;
+  torch::Tensor probabilities = torch::softmax(bundle->classifier->forward(features), 1).contiguous();
+  torch::Tensor predicted = probabilities.argmax(1).to(torch::kInt).contiguous();
+  p.predicted.assign(predicted.data_ptr<int>(), predicted.data_ptr<int>() + predicted.numel());
+  p.probabilities.assign(probabilities.data_ptr<float>(), probabilities.data_ptr<float>() + probabilities.numel());
+  return p;
+}
+
+SavedClassifier SavedClassifier::load(const std::string& path) {
+  SavedClassifier c;
+  c.header_ = read_model_header(path, kClassifierKind);
+  std::optional<preprocess::Preprocessor> preprocessor;
+  try {
+    const nlohmann::json& meta = c.header_.meta;
+    const nlohmann::json& features = meta.at("features");
+    c.classes_ = meta.at("classes").get<std::vector<std::string>>();
+    c.features_ = ClassifierFeatures::from_stored(features.at("embedding"));
+    int64_t pca_genes = 0, pca_components = 0;
+    std::optional<ExceiverOptions> gene_model;
+    switch (c.features_.kind) {
+      case FeatureKind::Pca:
+        preprocessor = preprocess::Preprocessor::from_json(features.at("preprocessing"));
+        pca_genes = static_cast<int64_t>(preprocessor->output_genes().size());
+        pca_components = features.at("components");
+        break;
+      case FeatureKind::GeneModel:
+        c.gene_model_input_ = TokenInput::from_meta(features.at("exceiver"), path);
+        gene_model = ExceiverOptions::from_json(features.at("exceiver").at("model"));
+        break;
+      case FeatureKind::Embedding: break;
+    }
+    c.bundle_ = ClassifierBundle(ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, gene_model);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: classifier metadata is incomplete: {}", path, e.what());
+  }
+  load_model_weights(path, *c.bundle_);
+  if (preprocessor) c.pca_ = std::make_unique<PcaEncoder>(path, c.header_.meta.at("features"), std::move(*preprocessor), c.bundle_->pca);
+  return c;
+}
+
+torch::Tensor SavedClassifier::features(const AnnData& data) {
+  switch (features_.kind) {
+    case FeatureKind::GeneModel:
+      bundle_->eval();
+      return gene_model_features_in_batches(bundle_, token_features(data, *gene_model_input_));
+    case FeatureKind::Pca: return pca_->project(pca_->expression(data));
+    case FeatureKind::Embedding: break;
+  }
+  return embedding_features(data, features_.obsm_key);
+}
+
+Prediction SavedClassifier::predict(const AnnData& data) { return models::predict(bundle_, features(data)); }
+
+}  // namespace marrow::models

@@ -1,0 +1,88 @@
+#pragma once
+// A classifier as marrow saves it (model files of kind "classifier"): the head (models/classifier.hpp)
+// together with what turns cells into its features (models/classifier_features.hpp): nothing for an
+// obsm embedding, the fitted PCA projection for the baseline, the whole gene model when fine-tuned.
+// One module, so one file holds everything `classify evaluate|predict` and `zeroshot` need.
+//
+// Training (workflow/classify.cpp) builds a ClassifierBundle and fits it; SavedClassifier loads one
+// and predicts new cells with the features it was trained on (its PCA preprocessing and projection,
+// or its gene model's tokenisation), so new cells never need the training data.
+#include <torch/torch.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "marrow/data/anndata.hpp"
+#include "marrow/models/classifier.hpp"
+#include "marrow/models/classifier_features.hpp"
+#include "marrow/models/exceiver.hpp"
+#include "marrow/models/model_header.hpp"
+#include "marrow/models/pca.hpp"
+#include "marrow/models/token_input.hpp"
+#include "marrow/preprocess/gene_tokens.hpp"
+
+namespace marrow::models {
+
+inline constexpr const char* kClassifierKind = "classifier";
+
+struct ClassifierBundleImpl : torch::nn::Module {
+  // pca_genes > 0: the baseline's projection (genes x components); gene_model: a fine-tuned gene model.
+  ClassifierBundleImpl(const ClassifierOptions& options, int64_t pca_genes, int64_t pca_components,
+                       const std::optional<ExceiverOptions>& gene_model = std::nullopt);
+  Classifier classifier{nullptr};
+  PcaProjection pca{nullptr};
+  Exceiver exceiver{nullptr};
+};
+TORCH_MODULE(ClassifierBundle);
+
+// What a fine-tuned gene model reads: the cells as token sets over its vocabulary, whole.
+struct TokenFeatures {
+  preprocess::TokenCells cells;
+  MaskingOptions whole;
+};
+TokenFeatures token_features(const AnnData& data, const TokenInput& input);
+
+// The gene model's class-query representation [rows, dim] of the given cells (with gradients when
+// training), and of every cell in batches of 256.
+torch::Tensor gene_model_features(ClassifierBundle& bundle, const TokenFeatures& tokens, const std::vector<int64_t>& rows);
+torch::Tensor gene_model_features_in_batches(ClassifierBundle& bundle, const TokenFeatures& tokens);
+
+// The obsm embedding `key` of every cell, as a tensor; a clear error naming the keys there are.
+torch::Tensor embedding_features(const AnnData& data, const std::string& key);
+
+// Rows of a tensor, in the order given.
+torch::Tensor take_rows(const torch::Tensor& t, const std::vector<int64_t>& rows);
+
+// Each cell's index in `classes`; -1 for a missing label or a value not among them.
+std::vector<int> class_indices(const Column& labels, const std::vector<std::string>& classes);
+
+struct Prediction {
+  std::vector<int> predicted;
+  std::vector<float> probabilities;  // cells x classes, row-major
+};
+// Class probabilities (softmax) and the most probable class of each row of `features`.
+Prediction predict(ClassifierBundle& bundle, const torch::Tensor& features);
+
+// A classifier file, loaded.
+class SavedClassifier {
+ public:
+  static SavedClassifier load(const std::string& path);
+
+  const std::vector<std::string>& classes() const { return classes_; }
+  const ModelHeader& header() const { return header_; }
+  // The features the head reads, of every cell of `data`, made as at training time.
+  torch::Tensor features(const AnnData& data);
+  Prediction predict(const AnnData& data);
+
+ private:
+  ModelHeader header_;
+  ClassifierBundle bundle_{nullptr};
+  std::vector<std::string> classes_;
+  ClassifierFeatures features_;
+  std::unique_ptr<PcaEncoder> pca_;                // the baseline's preprocessing and projection
+  std::optional<TokenInput> gene_model_input_;     // how a fine-tuned gene model reads cells
+};
+
+}  // namespace marrow::models

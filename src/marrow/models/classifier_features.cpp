@@ -1,0 +1,38 @@
+#include "marrow/models/classifier_features.hpp"
+
+namespace marrow::models {
+
+namespace {
+constexpr const char* kPcaName = "pca";
+constexpr const char* kGeneModelName = "exceiver";
+}  // namespace
+
+ClassifierFeatures ClassifierFeatures::from_option(const std::string& text) {
+  if (text == kPcaName) return {FeatureKind::Pca, ""};
+  return {FeatureKind::Embedding, text};
+}
+
+ClassifierFeatures ClassifierFeatures::from_stored(const std::string& text) {
+  if (text == kGeneModelName) return gene_model();
+  return from_option(text);
+}
+
+std::string ClassifierFeatures::name() const {
+  switch (kind) {
+    case FeatureKind::Pca: return kPcaName;
+    case FeatureKind::GeneModel: return kGeneModelName;
+    case FeatureKind::Embedding: break;
+  }
+  return obsm_key;
+}
+
+std::string ClassifierFeatures::describe() const {
+  switch (kind) {
+    case FeatureKind::Pca: return "the PCA baseline";
+    case FeatureKind::GeneModel: return "the fine-tuned gene model";
+    case FeatureKind::Embedding: break;
+  }
+  return "obsm['" + obsm_key + "']";
+}
+
+}  // namespace marrow::models
