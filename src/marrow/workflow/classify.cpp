@@ -259,7 +259,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   std::optional<models::ExceiverOptions> exceiver_options;
   std::optional<TokenFeatures> tokens;
   if (finetune) {
-    if (model_options.head == "gcn") fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
+    if (model_options.head == models::Head::Gcn) fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
     models::ModelHeader pretrained = models::read_model_header(o.finetune_model, "exceiver");
     exceiver_options = models::ExceiverOptions::from_json(pretrained.meta.at("model"));
     nlohmann::json exceiver_meta = {{"model", pretrained.meta.at("model")},
@@ -319,7 +319,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   };
   train::TrainOptions train_options = o.train;
   if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
-  if (train_options.label == "train") train_options.label = "classify " + o.model.head;
+  if (train_options.label == "train") train_options.label = fmt::format("classify {}", o.model.head);
   std::vector<int64_t> train_rows = parts.train;
   torch::nn::Module& trained = finetune ? static_cast<torch::nn::Module&>(*bundle) : *bundle->classifier;
   train::TrainResult result = train::fit(
@@ -327,7 +327,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
       [&](const std::vector<int64_t>& batch) {
         std::vector<int64_t> rows;
         for (int64_t i : batch) rows.push_back(train_rows[i]);
-        if (model_options.head != "gcn") return loss_on(rows);
+        if (model_options.head != models::Head::Gcn) return loss_on(rows);
         // gcn: convolve over the whole training graph, take the loss on this batch of its cells.
         torch::Tensor logits = bundle->classifier->forward_training({}).index_select(0, torch::tensor(batch, torch::kLong));
         return torch::nn::functional::cross_entropy(logits, take(targets, rows),

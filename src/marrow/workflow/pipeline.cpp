@@ -62,13 +62,13 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
     c.pretrain_cells = pre.value("cells", "");
     c.model.latent = pre.value("latent", c.model.latent);
     c.model.hidden = pre.value("hidden", c.model.hidden);
-    c.model.loss = models::parse_loss(pre.value("loss", std::string("mse")));
+    c.model.loss = pre.value("loss", c.model.loss);
     c.model.activation = pre.value("activation", c.model.activation);
     c.model.norm = pre.value("norm", c.model.norm);
     c.model.dropout = pre.value("dropout", c.model.dropout);
     c.model.input_dropout = pre.value("input_dropout", c.model.input_dropout);
     c.preprocess.qc.min_cells = pre.value("min_cells", c.preprocess.qc.min_cells);
-    c.preprocess.hvg = preprocess::parse_hvg_flavor(pre.value("hvg", std::string("none")));
+    c.preprocess.hvg = pre.value("hvg", preprocess::HvgFlavor::None);
     c.preprocess.n_top_genes = pre.value("n_top_genes", c.preprocess.n_top_genes);
     c.preprocess.scale = pre.value("scale", c.preprocess.scale);
     c.pretrain.epochs = pre.value("epochs", 25);
@@ -157,11 +157,11 @@ std::string run_pipeline(const PipelineConfig& c) {
                                    c.data, split_path, pretrain.out);
   report += c.report_preamble;
   report::write_training_curves({{"training", pretrain.train.metrics, "train_loss"}, {"validation", pretrain.train.metrics, "validation_loss"}},
-                                "Autoencoder pretraining", fmt::format("loss ({})", models::loss_name(c.model.loss)),
+                                "Autoencoder pretraining", fmt::format("loss ({})", c.model.loss),
                                 file("figures/autoencoder_loss.svg"));
   report += "## Autoencoder pretraining\n\n![autoencoder loss by epoch](figures/autoencoder_loss.svg)\n\n";
   for (const auto& task : c.tasks) {
-    std::vector<std::pair<std::string, std::string>> runs;
+    std::vector<std::pair<std::string, models::Head>> runs;
     for (const auto& h : task.heads) runs.emplace_back("X_marrow", h);
     for (const auto& h : task.baseline_heads) runs.emplace_back("pca", h);
     std::vector<std::string> columns = {"features", "head", "accuracy", "balanced accuracy", "macro F1"};
@@ -224,7 +224,7 @@ std::string run_pipeline(const PipelineConfig& c) {
                              format_metric(m, "auroc"), fractions);
         }
       }
-      results["tasks"][task.name][features + "/" + head] = entry;
+      results["tasks"][task.name][fmt::format("{}/{}", features, head)] = entry;
       report += row + "\n";
     }
     report::write_training_curves(curves, task.name + ": classifier validation loss", "validation loss (class-weighted cross-entropy)",
