@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "marrow/core/enum_names.hpp"
 #include "marrow/data/row_stream.hpp"
@@ -15,12 +16,14 @@
 namespace marrow::cli {
 
 // An option naming one value of enum E (core/enum_names.hpp): parsed once, here, into `value`;
-// the help lists the names and shows the default.
+// the help lists the names and shows the default. `only`, where given, is the values this command
+// accepts (the others are refused by name and left out of the help).
 template <typename E>
-CLI::Option* add_enum_option(CLI::App& command, const std::string& flags, E& value, const std::string& help) {
+CLI::Option* add_enum_option(CLI::App& command, const std::string& flags, E& value, const std::string& help,
+                             std::vector<E> only = {}) {
   auto* option = command.add_option_function<std::string>(
-      flags, [&value](const std::string& text) { value = parse_enum<E>(text); },
-      help + " (" + enum_choices<E>() + ")");
+      flags, [&value, only](const std::string& text) { value = parse_enum<E>(text, only); },
+      help + " (" + enum_choices<E>(only) + ")");
   option->default_str(enum_name(value));
   return option;
 }

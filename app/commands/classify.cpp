@@ -98,7 +98,7 @@ void add_classify_command(CLI::App& app) {
   add_data_options(*train, t->data);
   add_embedding_option(*train, t->embedding, "obsm key of the embedding, or pca (the built-in baseline)");
   train->add_option("--label", t->label, "obs column to predict")->required();
-  train->add_option("--head", t->model.head, "linear, mlp, transformer or gcn")->capture_default_str();
+  add_enum_option(*train, "--head", t->model.head, "Classifier head");
   train->add_option("--tokens", t->model.tokens, "transformer: tokens the embedding is cut into")->capture_default_str();
   train->add_option("--width", t->model.width, "transformer: token width")->capture_default_str();
   train->add_option("--heads", t->model.heads, "transformer: attention heads")->capture_default_str();

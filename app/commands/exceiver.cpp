@@ -13,7 +13,6 @@ namespace marrow::cli {
 void add_pretrain_exceiver_command(CLI::App& pretrain) {
   auto o = std::make_shared<workflow::ExceiverPretrainOptions>();
   o->split.validation_fraction = 0.1;
-  auto loss = std::make_shared<std::string>("mse");
   auto* cmd = pretrain.add_subcommand("exceiver", "Masked-expression gene model (Exceiver-style Perceiver IO): genes are tokens");
   cmd->add_option("--data,-d", o->files, "Input files (.h5ad, 10x .h5 or 10x directory); the vocabulary is the union of their genes")
       ->required();
@@ -27,9 +26,8 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
   cmd->add_option("--layers", o->model.layers, "Latent self-attention layers")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--ff-mult", o->model.ff_mult, "Feed-forward width as a multiple of dim")->capture_default_str();
   cmd->add_option("--dropout", o->model.dropout, "Dropout in attention and feed-forward layers")->capture_default_str();
-  cmd->add_option("--values", o->model.value_mode, "Token values: scale (embedding x value) or project (learned projection)")
-      ->capture_default_str();
-  cmd->add_option("--loss", *loss, "mse (log-normalised), poisson or nb (counts given library size)")->capture_default_str();
+  add_enum_option(*cmd, "--values", o->model.value_mode, "Token values: gene embedding x value, or plus a learned projection of it");
+  add_enum_option(*cmd, "--loss", o->model.loss, "Loss: mse of log-normalised values, or poisson or nb of counts given library size");
   cmd->add_option("--max-tokens", o->masking.max_tokens, "Keep a cell's most expressed genes up to this many (0: all)")
       ->capture_default_str();
   cmd->add_option("--mask-fraction", o->masking.mask_fraction, "Share of a cell's expressed genes masked and predicted")
@@ -43,9 +41,8 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
   add_stream_options(*cmd, o->stream, o->streaming, true,
                      "Out-of-core (one .h5ad): read a chunk of rows at a time (memory bounded by the chunk and buffer, not the file)");
   cmd->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
-  cmd->callback([o, loss, dist] {
+  cmd->callback([o, dist] {
     join_distributed(*dist, o->train);
-    o->model.loss = models::parse_loss(*loss);
     o->train.seed = o->split.seed;
     workflow::PretrainSummary s = workflow::pretrain_exceiver(*o);
     if (s.completed)
@@ -131,7 +128,7 @@ void add_finetune_command(CLI::App& app) {
   auto json = std::make_shared<bool>(false);
   o->split.spec = "random";
   o->split.validation_fraction = 0.1;
-  o->model.head = "linear";
+  o->model.head = models::Head::Linear;
   o->train.epochs = 20;
   o->train.batch_size = 32;
   o->train.learning_rate = 3e-4;
@@ -140,7 +137,8 @@ void add_finetune_command(CLI::App& app) {
   cmd->add_option("--model,-m", o->finetune_model, "Pretrained gene model (.marrow, exceiver)")->required();
   add_data_options(*cmd, o->data);
   cmd->add_option("--label", o->label, "obs column to predict")->required();
-  cmd->add_option("--head", o->model.head, "linear, mlp or transformer, on the class query's output")->capture_default_str();
+  add_enum_option(*cmd, "--head", o->model.head, "Head on the class query's output",
+                  {models::Head::Linear, models::Head::Mlp, models::Head::Transformer});
   cmd->add_flag("--freeze", o->freeze, "Train only the class query and the head; the pretrained model stays as it is");
   cmd->add_flag("--from-scratch", o->from_scratch, "The model's architecture and vocabulary, randomly initialised (the control)");
   cmd->add_option("--label-fraction", o->label_fraction, "Train on this seeded, stratified share of the training cells")

@@ -79,12 +79,12 @@ void add_strategies_option(CLI::App& cmd, std::vector<gil::Strategy>& strategies
 }
 
 // The gene model and its masking.
-void add_model_options(CLI::App& cmd, workflow::GilOptions& o, std::string& loss) {
+void add_model_options(CLI::App& cmd, workflow::GilOptions& o) {
   cmd.add_option("--dim", o.model.dim, "Width of gene tokens, queries and latents")->capture_default_str()->check(CLI::PositiveNumber);
   cmd.add_option("--latents", o.model.latents, "Rows of the latent array")->capture_default_str()->check(CLI::PositiveNumber);
   cmd.add_option("--heads", o.model.heads, "Attention heads")->capture_default_str()->check(CLI::PositiveNumber);
   cmd.add_option("--layers", o.model.layers, "Latent self-attention layers")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd.add_option("--loss", loss, "mse (log-normalised), poisson or nb")->capture_default_str();
+  add_enum_option(cmd, "--loss", o.model.loss, "Loss: mse of log-normalised values, or poisson or nb of counts");
   cmd.add_option("--max-tokens", o.masking.max_tokens, "Keep a cell's most expressed genes up to this many (0: all)")->capture_default_str();
   cmd.add_option("--mask-fraction", o.masking.mask_fraction, "Share of a cell's expressed genes masked in training")->capture_default_str();
   cmd.add_option("--unexpressed-ratio", o.masking.unexpressed_ratio, "Unexpressed genes queried per masked gene")->capture_default_str();
@@ -140,7 +140,6 @@ void add_gil_run(CLI::App& gil) {
   auto o = std::make_shared<workflow::GilOptions>();
   o->train.epochs = 5;
   o->train.batch_size = 64;
-  auto loss = std::make_shared<std::string>("mse");
   auto no_fwt = std::make_shared<bool>(false), no_models = std::make_shared<bool>(false);
   auto* cmd = gil.add_subcommand("run", "Train every strategy over the plan's stages and score forgetting on held-out cells");
   add_inputs(*cmd, *in);
@@ -155,15 +154,14 @@ void add_gil_run(CLI::App& gil) {
   cmd->add_option("--device", o->train.device, "Train on cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_flag("--bf16", o->train.bf16, "bfloat16 autocast of the forward pass on CUDA");
   cmd->parse_complete_callback([o] { runtime::check_training_device(o->train.device, o->train.bf16); });
-  add_model_options(*cmd, *o, *loss);
+  add_model_options(*cmd, *o);
   add_strategy_options(*cmd, *o);
   cmd->add_flag("--no-forward-transfer", *no_fwt, "Skip training each later stage from scratch (the forward-transfer reference)");
   cmd->add_flag("--no-save-models", *no_models, "Do not save each stage's model under OUT/models");
   cmd->add_option("--out,-o", o->out, "Output directory (plan.json, results.json, results.md, forgetting.svg, models/)")->required();
-  cmd->callback([in, o, loss, no_fwt, no_models] {
+  cmd->callback([in, o, no_fwt, no_models] {
     o->data = in->specs();
     set_stage_classes(*in, o->auto_plan);
-    o->model.loss = models::parse_loss(*loss);
     o->seed = o->auto_plan.holdout.seed;
     o->forward_transfer = !*no_fwt;
     o->save_models = !*no_models;

@@ -48,26 +48,24 @@ void add_pretrain_command(CLI::App& app) {
   auto o = std::make_shared<workflow::PretrainOptions>();
   o->split.validation_fraction = 0.1;
   o->preprocess = workflow::autoencoder_input_defaults();
-  auto loss = std::make_shared<std::string>("mse");
   auto* ae = pretrain->add_subcommand("ae", "Fully connected autoencoder (genes -> 1024 -> 512 -> 256 latent)");
   add_data_options(*ae, o->data);
   add_split_options(*ae, o->split, true);
   ae->add_option("--latent", o->model.latent, "Latent size")->capture_default_str()->check(CLI::PositiveNumber);
   ae->add_option("--hidden", o->model.hidden, "Hidden layer widths, encoder order (decoder mirrors)")->capture_default_str()
       ->delimiter(',');
-  ae->add_option("--activation", o->model.activation, "relu, gelu, elu or tanh")->capture_default_str();
-  ae->add_option("--norm", o->model.norm, "layernorm, batchnorm or none")->capture_default_str();
+  add_enum_option(*ae, "--activation", o->model.activation, "Activation after each hidden layer");
+  add_enum_option(*ae, "--norm", o->model.norm, "Normalisation of each hidden layer");
   ae->add_option("--dropout", o->model.dropout, "Dropout after each hidden layer")->capture_default_str();
   ae->add_option("--input-dropout", o->model.input_dropout, "Denoising: drop this share of input genes in training")
       ->capture_default_str();
-  ae->add_option("--loss", *loss, "mse (log-normalised), poisson or nb (counts given library size)")->capture_default_str();
-  ae->add_option("--input-layer", o->input_layer, "dense, sparse or auto")->capture_default_str();
+  add_enum_option(*ae, "--loss", o->model.loss, "Reconstruction loss: mse of log-normalised values, or poisson or nb of counts given library size");
+  add_enum_option(*ae, "--input-layer", o->input_layer, "First layer's input; auto: sparse when X is sparse enough");
   ae->add_option("--min-cells", o->preprocess.qc.min_cells, "QC: keep genes seen in this many training cells")
       ->capture_default_str();
   ae->add_option("--min-genes", o->preprocess.qc.min_genes, "QC: minimum genes per cell")->capture_default_str();
   ae->add_option("--n-top-genes", o->preprocess.n_top_genes, "With --hvg: genes kept")->capture_default_str();
-  auto hvg = std::make_shared<std::string>("none");
-  ae->add_option("--hvg", *hvg, "Input genes: none (all QC-kept genes), seurat_v3 or seurat")->capture_default_str();
+  add_enum_option(*ae, "--hvg", o->preprocess.hvg, "Input genes: all QC-kept (none) or the highly variable ones by a flavour");
   ae->add_flag("--scale,!--no-scale", o->preprocess.scale, "Standardise input genes (default; --no-scale: log-normalised only)")
       ->capture_default_str();
   add_training_options(*ae, o->train);
@@ -76,10 +74,8 @@ void add_pretrain_command(CLI::App& app) {
   add_stream_options(*ae, o->stream, o->streaming, true,
                      "Out-of-core: read the .h5ad a chunk of rows at a time (memory bounded by the chunk and buffer, not the file)");
   ae->add_option("--out,-o", o->out, "Model file (.marrow)")->required();
-  ae->callback([o, loss, hvg, dist] {
+  ae->callback([o, dist] {
     join_distributed(*dist, o->train);
-    o->model.loss = models::parse_loss(*loss);
-    o->preprocess.hvg = preprocess::parse_hvg_flavor(*hvg);
     o->train.seed = o->split.seed;
     workflow::PretrainSummary s = workflow::pretrain_autoencoder(*o);
     if (s.completed)

@@ -67,23 +67,23 @@ std::vector<double> metrics_history(const std::string& model) {
 }
 
 TEST_F(ModelsTest, ReconstructionLossFallsForEveryLoss) {
-  for (const char* loss : {"mse", "poisson", "nb"}) {
-    auto o = pretrain_options(path(std::string("ae_") + loss + ".marrow"));
-    o.model.loss = models::parse_loss(loss);
+  for (auto loss : {models::ReconstructionLoss::Mse, models::ReconstructionLoss::Poisson, models::ReconstructionLoss::NegativeBinomial}) {
+    auto o = pretrain_options(path(fmt::format("ae_{}.marrow", loss)));
+    o.model.loss = loss;
     workflow::pretrain_autoencoder(o);
     std::vector<double> losses = metrics_history(o.out);
-    ASSERT_EQ(losses.size(), 6u) << loss;
+    ASSERT_EQ(losses.size(), 6u) << enum_name(loss);
     // Count likelihoods carry a large irreducible part (the counts' own entropy): 10% is a clear fall.
-    EXPECT_LT(losses.back(), 0.9 * losses.front()) << loss;
+    EXPECT_LT(losses.back(), 0.9 * losses.front()) << enum_name(loss);
   }
 }
 
 TEST_F(ModelsTest, SparseAndDenseInputLayersAgree) {
   auto dense = pretrain_options(path("dense.marrow"));
-  dense.input_layer = "dense";
+  dense.input_layer = models::InputLayer::Dense;
   dense.train.epochs = 2;
   auto sparse = dense;
-  sparse.input_layer = "sparse";
+  sparse.input_layer = models::InputLayer::Sparse;
   sparse.out = path("sparse.marrow");
   workflow::pretrain_autoencoder(dense);
   workflow::pretrain_autoencoder(sparse);
@@ -152,7 +152,7 @@ TEST_F(ModelsTest, HeadsBeatChanceAndZeroShotFindsTheDiseaseProgram) {
   EXPECT_EQ(workflow::embed(e), 2400);
 
   for (const char* embedding : {"X_marrow", "pca"}) {
-    for (const char* head : {"linear", "mlp"}) {
+    for (models::Head head : {models::Head::Linear, models::Head::Mlp}) {
       workflow::ClassifyTrainOptions c;
       c.data.path = e.out;
       c.data.cells = "lineage=progenitor";
@@ -166,9 +166,9 @@ TEST_F(ModelsTest, HeadsBeatChanceAndZeroShotFindsTheDiseaseProgram) {
       c.split.validation_fraction = 0.1;
       c.train.epochs = 60;
       c.train.batch_size = 32;
-      c.out = path(std::string("clf_") + embedding + head + ".marrow");
+      c.out = path(fmt::format("clf_{}{}.marrow", embedding, head));
       nlohmann::json m = workflow::classify_train(c);
-      SCOPED_TRACE(std::string(embedding) + " " + head);
+      SCOPED_TRACE(fmt::format("{} {}", embedding, head));
       // Chance is 0.5. The baseline sees the disease genes directly; the small autoencoder (16-d,
       // progenitors only, seconds of training) keeps less of them, hence its lower bars.
       bool baseline = std::string(embedding) == "pca";
@@ -298,7 +298,7 @@ std::vector<std::string> predictions(const std::string& model, const std::string
   return labels;
 }
 
-workflow::ClassifyTrainOptions head_options(const std::string& data, const std::string& head, const std::string& out) {
+workflow::ClassifyTrainOptions head_options(const std::string& data, models::Head head, const std::string& out) {
   workflow::ClassifyTrainOptions c;
   c.data.path = data;
   c.data.cells = "lineage=progenitor";
@@ -319,16 +319,16 @@ workflow::ClassifyTrainOptions head_options(const std::string& data, const std::
 }
 
 TEST_F(HeadsTest, TransformerAndGcnBeatChance) {
-  for (const char* head : {"transformer", "gcn"}) {
-    nlohmann::json m = workflow::classify_train(head_options(data(), head, path(std::string("h_") + head + ".marrow")));
-    EXPECT_GT(m["balanced_accuracy"].get<double>(), 0.65) << head;  // chance: 0.5
+  for (models::Head head : {models::Head::Transformer, models::Head::Gcn}) {
+    nlohmann::json m = workflow::classify_train(head_options(data(), head, path(fmt::format("h_{}.marrow", head))));
+    EXPECT_GT(m["balanced_accuracy"].get<double>(), 0.65) << enum_name(head);  // chance: 0.5
   }
 }
 
 // The GCN never reads a test label and never links evaluated cells to each other: shuffling the
 // labels of the held-out patients' cells, or predicting a subset of cells, changes no prediction.
 TEST_F(HeadsTest, GcnIsLeakFreeAndInductive) {
-  auto options = head_options(data(), "gcn", path("gcn.marrow"));
+  auto options = head_options(data(), models::Head::Gcn, path("gcn.marrow"));
   workflow::classify_train(options);
   Split split = Split::from_json(models::read_model_header(options.out).meta["run"]["split"]);
   std::vector<std::string> original = predictions(options.out, data(), path("pred_a.h5ad"));
@@ -367,7 +367,7 @@ namespace marrow {
 namespace {
 
 TEST_F(HeadsTest, ZeroShotEvaluatesEachGroupLikeClassifyEvaluate) {
-  auto options = head_options(data(), "linear", path("zs.marrow"));
+  auto options = head_options(data(), models::Head::Linear, path("zs.marrow"));
   workflow::classify_train(options);
   workflow::ZeroShotOptions z;
   z.evaluate.model = options.out;

@@ -109,3 +109,58 @@ TEST(Split, BadOptions) {
 
 }  // namespace
 }  // namespace marrow
+
+#include "marrow/models/classifier_options.hpp"
+#include "marrow/models/exceiver_options.hpp"
+#include "marrow/preprocess/hvg.hpp"
+
+namespace marrow {
+namespace {
+
+// Every name of a table parses back to its value, and fmt and JSON write the same name.
+template <typename E>
+void expect_round_trip() {
+  for (const auto& [value, name] : EnumNames<E>::table) {
+    EXPECT_EQ(parse_enum<E>(name), value) << name;
+    EXPECT_EQ(fmt::format("{}", value), name);
+    nlohmann::json j = value;
+    EXPECT_EQ(j, nlohmann::json(name));
+    EXPECT_EQ(j.get<E>(), value) << name;
+  }
+  EXPECT_THROW(parse_enum<E>("no-such-name"), Error);
+  EXPECT_THROW(nlohmann::json("no-such-name").get<E>(), Error);
+}
+
+TEST(EnumNames, EveryTableRoundTripsAndRefusesUnknownNames) {
+  expect_round_trip<models::Activation>();
+  expect_round_trip<models::Norm>();
+  expect_round_trip<models::ReconstructionLoss>();
+  expect_round_trip<models::InputLayer>();
+  expect_round_trip<models::Head>();
+  expect_round_trip<models::ValueMode>();
+  expect_round_trip<preprocess::HvgFlavor>();
+  expect_round_trip<SplitKind>();
+  // A subset: the others are refused, and listed choices are the subset's.
+  const std::vector<models::Head> only{models::Head::Linear, models::Head::Mlp};
+  EXPECT_EQ(parse_enum<models::Head>("mlp", only), models::Head::Mlp);
+  EXPECT_THROW(parse_enum<models::Head>("gcn", only), Error);
+  EXPECT_EQ(enum_choices<models::Head>(only), "linear or mlp");
+}
+
+TEST(EnumNames, OptionsFromModelFilesKeepTheirNames) {
+  models::ClassifierOptions c;
+  c.head = models::Head::Gcn;
+  c.activation = models::Activation::Tanh;
+  nlohmann::json j = c.to_json();
+  EXPECT_EQ(j["head"], "gcn");
+  EXPECT_EQ(j["activation"], "tanh");
+  EXPECT_EQ(j["norm"], "layernorm");
+  EXPECT_EQ(models::ClassifierOptions::from_json(j).head, models::Head::Gcn);
+  j["norm"] = "groupnorm";
+  EXPECT_THROW(models::ClassifierOptions::from_json(j), Error);
+  EXPECT_EQ(parse_split_spec("group:patient").kind, SplitKind::Group);
+  EXPECT_THROW(parse_split_spec("random:patient"), Error);
+}
+
+}  // namespace
+}  // namespace marrow

@@ -150,7 +150,7 @@ TEST(StreamedCells, PreprocessingFittedFromChunksEqualsTheInMemoryFit) {
     for (size_t k = 0; k < all.size(); ++k) all[k] = k;
     auto streamed = preprocess::Preprocessor::fit(counts.blocks(all), options);
     auto in_memory = preprocess::Preprocessor::fit(whole, options);
-    SCOPED_TRACE(preprocess::hvg_flavor_name(flavor));
+    SCOPED_TRACE(enum_name(flavor));
     expect_same_preprocessor(streamed, in_memory);
     if (flavor != preprocess::HvgFlavor::None) EXPECT_EQ(streamed.output_genes().size(), 120u);
 

@@ -15,15 +15,6 @@ namespace marrow {
 
 namespace {
 
-const char* kind_name(SplitKind kind) {
-  switch (kind) {
-    case SplitKind::Random: return "random";
-    case SplitKind::Stratified: return "stratified";
-    case SplitKind::Group: return "group";
-  }
-  return "?";
-}
-
 // Draws round(fraction * n) of `rows` (shuffled with rng) into `taken`, the rest into `left`.
 void draw(std::vector<int64_t> rows, double fraction, Rng& rng, std::vector<int64_t>& taken, std::vector<int64_t>& left) {
   shuffle(rows, rng);
@@ -100,16 +91,16 @@ GroupDraw draw_groups(const std::vector<int64_t>& rows, const Column& column, do
 
 SplitOptions parse_split_spec(const std::string& spec) {
   SplitOptions options;
-  if (spec == "random") return options;
-  size_t colon = spec.find(':');
-  std::string kind = spec.substr(0, colon);
-  if (colon == std::string::npos || colon + 1 == spec.size())
-    fail("split '{}': expected random, stratified:COLUMN or group:COLUMN", spec);
-  options.column = spec.substr(colon + 1);
-  if (kind == "stratified") options.kind = SplitKind::Stratified;
-  else if (kind == "group") options.kind = SplitKind::Group;
-  else fail("split '{}': expected random, stratified:COLUMN or group:COLUMN", spec);
-  return options;
+  if (spec == enum_name(SplitKind::Random)) return options;
+  const size_t colon = spec.find(':');
+  if (colon != std::string::npos && colon + 1 < spec.size())
+    for (const auto& [kind, name] : EnumNames<SplitKind>::table)
+      if (kind != SplitKind::Random && spec.compare(0, colon, name) == 0) {
+        options.kind = kind;
+        options.column = spec.substr(colon + 1);
+        return options;
+      }
+  fail("split '{}': expected random, stratified:COLUMN or group:COLUMN", spec);
 }
 
 Split make_split(const DataFrame& obs, const SplitOptions& options) {
@@ -182,7 +173,7 @@ std::vector<int64_t> Split::rows(const DataFrame& obs, const std::string& part) 
 }
 
 nlohmann::json Split::to_json() const {
-  return {{"kind", kind_name(options.kind)},
+  return {{"kind", options.kind},
           {"column", options.column},
           {"test_fraction", options.test_fraction},
           {"validation_fraction", options.validation_fraction},
@@ -198,8 +189,7 @@ nlohmann::json Split::to_json() const {
 Split Split::from_json(const nlohmann::json& json) {
   try {
     Split s;
-    std::string kind = json.at("kind").get<std::string>();
-    s.options.kind = kind == "group" ? SplitKind::Group : kind == "stratified" ? SplitKind::Stratified : SplitKind::Random;
+    s.options.kind = json.at("kind");
     s.options.column = json.value("column", "");
     s.options.test_fraction = json.value("test_fraction", 0.3);
     s.options.validation_fraction = json.value("validation_fraction", 0.0);
@@ -217,7 +207,7 @@ Split Split::from_json(const nlohmann::json& json) {
 }
 
 std::string Split::summary() const {
-  std::string text = fmt::format("{} split (seed {}): {} train, {} validation, {} test cells", kind_name(options.kind),
+  std::string text = fmt::format("{} split (seed {}): {} train, {} validation, {} test cells", options.kind,
                                  options.seed, train.size(), validation.size(), test.size());
   if (!test_groups.empty()) text += fmt::format("; test {}s: {}", options.column, fmt::join(test_groups, ","));
   if (!validation_groups.empty()) text += fmt::format("; validation {}s: {}", options.column, fmt::join(validation_groups, ","));

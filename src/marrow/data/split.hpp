@@ -6,16 +6,26 @@
 //   group        whole groups (patients, donors) held out: the honest protocol when cells of one
 //                patient resemble each other more than cells of another
 // Parts are stored as cell names, so a saved split applies to the same file after any subsetting.
+#include <array>
 #include <cstdint>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "marrow/core/enum_names.hpp"
 #include "marrow/data/frame.hpp"
 
 namespace marrow {
 
 enum class SplitKind { Random, Stratified, Group };
+
+template <>
+struct EnumNames<SplitKind> {
+  static constexpr const char* what = "split kind";
+  static constexpr std::array<std::pair<SplitKind, const char*>, 3> table{
+      {{SplitKind::Random, "random"}, {SplitKind::Stratified, "stratified"}, {SplitKind::Group, "group"}}};
+};
 
 struct SplitOptions {
   SplitKind kind = SplitKind::Random;

@@ -74,26 +74,10 @@ class RowKeysGuard {
 
 }  // namespace
 
-ReconstructionLoss parse_loss(const std::string& name) {
-  if (name == "mse") return ReconstructionLoss::Mse;
-  if (name == "poisson") return ReconstructionLoss::Poisson;
-  if (name == "nb") return ReconstructionLoss::NegativeBinomial;
-  fail("unknown loss '{}' (mse, poisson, nb)", name);
-}
-
-const char* loss_name(ReconstructionLoss loss) {
-  switch (loss) {
-    case ReconstructionLoss::Mse: return "mse";
-    case ReconstructionLoss::Poisson: return "poisson";
-    case ReconstructionLoss::NegativeBinomial: return "nb";
-  }
-  return "?";
-}
-
 nlohmann::json AutoencoderOptions::to_json() const {
   return {{"n_genes", n_genes}, {"hidden", hidden},   {"latent", latent},
           {"activation", activation}, {"norm", norm}, {"dropout", dropout},
-          {"input_dropout", input_dropout}, {"loss", loss_name(loss)}};
+          {"input_dropout", input_dropout}, {"loss", loss}};
 }
 
 AutoencoderOptions AutoencoderOptions::from_json(const nlohmann::json& j) {
@@ -101,24 +85,26 @@ AutoencoderOptions AutoencoderOptions::from_json(const nlohmann::json& j) {
   o.n_genes = j.at("n_genes").get<int64_t>();
   o.hidden = j.at("hidden").get<std::vector<int64_t>>();
   o.latent = j.at("latent").get<int64_t>();
-  o.activation = j.at("activation").get<std::string>();
-  o.norm = j.at("norm").get<std::string>();
+  o.activation = j.at("activation");
+  o.norm = j.at("norm");
   o.dropout = j.at("dropout").get<double>();
   o.input_dropout = j.value("input_dropout", 0.0);
-  o.loss = parse_loss(j.at("loss").get<std::string>());
+  o.loss = j.at("loss");
   return o;
 }
 
-void append_block(torch::nn::Sequential& sequence, int64_t width, const std::string& norm, const std::string& activation,
-                  double dropout) {
-  if (norm == "layernorm") sequence->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({width})));
-  else if (norm == "batchnorm") sequence->push_back(torch::nn::BatchNorm1d(width));
-  else if (norm != "none") fail("unknown normalisation '{}' (layernorm, batchnorm, none)", norm);
-  if (activation == "relu") sequence->push_back(torch::nn::ReLU());
-  else if (activation == "gelu") sequence->push_back(torch::nn::GELU());
-  else if (activation == "elu") sequence->push_back(torch::nn::ELU());
-  else if (activation == "tanh") sequence->push_back(torch::nn::Tanh());
-  else fail("unknown activation '{}' (relu, gelu, elu, tanh)", activation);
+void append_block(torch::nn::Sequential& sequence, int64_t width, Norm norm, Activation activation, double dropout) {
+  switch (norm) {
+    case Norm::LayerNorm: sequence->push_back(torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}))); break;
+    case Norm::BatchNorm: sequence->push_back(torch::nn::BatchNorm1d(width)); break;
+    case Norm::None: break;
+  }
+  switch (activation) {
+    case Activation::Relu: sequence->push_back(torch::nn::ReLU()); break;
+    case Activation::Gelu: sequence->push_back(torch::nn::GELU()); break;
+    case Activation::Elu: sequence->push_back(torch::nn::ELU()); break;
+    case Activation::Tanh: sequence->push_back(torch::nn::Tanh()); break;
+  }
   if (dropout > 0) sequence->push_back(torch::nn::Dropout(dropout));
 }
 
@@ -268,10 +254,9 @@ CellBatch make_batch(const preprocess::Preprocessor& preprocessor, const preproc
   return b;
 }
 
-bool choose_sparse(const std::string& mode, double density, bool scaled) {
-  if (mode == "dense" || scaled) return false;
-  if (mode == "sparse") return true;
-  if (mode != "auto") fail("input layer must be dense, sparse or auto, got '{}'", mode);
+bool choose_sparse(InputLayer mode, double density, bool scaled) {
+  if (mode == InputLayer::Dense || scaled) return false;
+  if (mode == InputLayer::Sparse) return true;
   return density < kSparseInputDensity;
 }
 
@@ -312,7 +297,8 @@ AutoencoderEncoder::AutoencoderEncoder(const std::string& path, nlohmann::json m
     : CellEncoder(path, std::move(meta)), settings_(settings) {
   options_ = AutoencoderOptions::from_json(this->meta().at("model"));
   preprocessor_ = preprocess::Preprocessor::from_json(this->meta().at("preprocessing"));
-  layout_ = BatchLayout{this->meta().value("input_layer", "dense") == "sparse" && !preprocessor_.scales(), false, false};
+  const auto input_layer = this->meta().value("input_layer", InputLayer::Dense);  // the choice made at pretraining
+  layout_ = BatchLayout{input_layer == InputLayer::Sparse && !preprocessor_.scales(), false, false};
   model_ = Autoencoder(options_);
   load_model_weights(path, *model_);
   model_->eval();
@@ -356,7 +342,7 @@ std::vector<std::vector<double>> AutoencoderEncoder::impute_masked(const AnnData
                                                                    const std::vector<std::vector<std::string>>& masked,
                                                                    const std::vector<double>& totals, double target_sum) const {
   if (options_.loss != ReconstructionLoss::Mse)
-    fail("{}: imputation compares MSE autoencoders (this one has the {} loss)", path(), loss_name(options_.loss));
+    fail("{}: imputation compares MSE autoencoders (this one has the {} loss)", path(), options_.loss);
   auto input = preprocessor_.model_input(data);
   std::unordered_map<std::string, int64_t> column;
   for (size_t g = 0; g < preprocessor_.output_genes().size(); ++g) column[preprocessor_.output_genes()[g]] = static_cast<int64_t>(g);

@@ -69,9 +69,8 @@ class AutoencoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Autoencoder);
 
-// Normalisation + activation + dropout after a linear layer, by name (shared with the classifiers).
-void append_block(torch::nn::Sequential& sequence, int64_t width, const std::string& norm, const std::string& activation,
-                  double dropout);
+// Normalisation + activation + dropout after a linear layer (shared with the classifiers).
+void append_block(torch::nn::Sequential& sequence, int64_t width, Norm norm, Activation activation, double dropout);
 
 // How preprocessed cells become batches, for training and encoding alike: the dense
 // (standardised) input, the sparse first-layer input where it pays, and the raw counts and library
@@ -88,6 +87,6 @@ CellBatch make_batch(const preprocess::Preprocessor& preprocessor, const preproc
 
 // Whether the first layer reads sparse input: `mode` dense, sparse or auto (sparse below a measured
 // density); never for standardised input, which has no zeros.
-bool choose_sparse(const std::string& mode, double density, bool scaled);
+bool choose_sparse(InputLayer mode, double density, bool scaled);
 
 }  // namespace marrow::models

@@ -34,9 +34,9 @@ ClassifierImpl::ClassifierImpl(ClassifierOptions options) : options_(std::move(o
   mean_ = register_buffer("input_mean", torch::zeros({options_.input_dim}));
   sd_ = register_buffer("input_sd", torch::ones({options_.input_dim}));
   body = torch::nn::Sequential();
-  if (options_.head == "linear") {
+  if (options_.head == Head::Linear) {
     body->push_back(torch::nn::Linear(options_.input_dim, options_.n_classes));
-  } else if (options_.head == "mlp") {
+  } else if (options_.head == Head::Mlp) {
     int64_t previous = options_.input_dim;
     for (int64_t width : options_.hidden) {
       body->push_back(torch::nn::Linear(previous, width));
@@ -44,7 +44,7 @@ ClassifierImpl::ClassifierImpl(ClassifierOptions options) : options_(std::move(o
       previous = width;
     }
     body->push_back(torch::nn::Linear(previous, options_.n_classes));
-  } else if (options_.head == "transformer") {
+  } else if (options_.head == Head::Transformer) {
     if (options_.tokens < 1 || options_.tokens > options_.input_dim)
       fail("transformer head: tokens must be in [1, {}], got {}", options_.input_dim, options_.tokens);
     if (options_.width % options_.heads != 0)
@@ -59,7 +59,7 @@ ClassifierImpl::ClassifierImpl(ClassifierOptions options) : options_(std::move(o
     encoder = register_module("encoder", torch::nn::TransformerEncoder(torch::nn::TransformerEncoderOptions(layer, options_.layers)));
     final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({options_.width})));
     readout = register_module("readout", torch::nn::Linear(options_.width, options_.n_classes));
-  } else if (options_.head == "gcn") {
+  } else {  // Head::Gcn
     if (options_.neighbours < 1) fail("gcn head: neighbours must be positive, got {}", options_.neighbours);
     int64_t width = options_.hidden.empty() ? 256 : options_.hidden.front();
     gcn1 = register_module("gcn1", torch::nn::Linear(options_.input_dim, width));
@@ -71,8 +71,6 @@ ClassifierImpl::ClassifierImpl(ClassifierOptions options) : options_(std::move(o
     train_weights_ = register_buffer("train_weights", torch::empty({0}));
     train_degree_ = register_buffer("train_degree", torch::empty({0}));
     train_offsets_ = register_buffer("train_offsets", torch::empty({0}, torch::kLong));
-  } else {
-    fail("unknown classifier head '{}' (linear, mlp, transformer, gcn)", options_.head);
   }
   register_module("body", body);
 }
@@ -100,7 +98,7 @@ torch::Tensor nearest(const torch::Tensor& queries, const torch::Tensor& train, 
 }  // namespace
 
 void ClassifierImpl::set_training_cells(const torch::Tensor& features) {
-  if (options_.head != "gcn") return;
+  if (options_.head != Head::Gcn) return;
   torch::NoGradGuard no_grad;
   torch::Tensor x = standardise(features);
   torch::Tensor unit = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
@@ -180,8 +178,8 @@ void ClassifierImpl::fit_standardisation(const torch::Tensor& features) {
 
 torch::Tensor ClassifierImpl::forward(const torch::Tensor& features) {
   torch::Tensor x = standardise(features);
-  if (options_.head == "transformer") return transformer_logits(x);
-  if (options_.head == "gcn") {
+  if (options_.head == Head::Transformer) return transformer_logits(x);
+  if (options_.head == Head::Gcn) {
     torch::Tensor unit_train = torch::nn::functional::normalize(train_x_, torch::nn::functional::NormalizeFuncOptions().dim(1));
     torch::Tensor unit = torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(1));
     torch::Tensor knn;
@@ -195,7 +193,7 @@ torch::Tensor ClassifierImpl::forward(const torch::Tensor& features) {
 }
 
 torch::Tensor ClassifierImpl::forward_training(const torch::Tensor& features) {
-  if (options_.head == "gcn") return gcn_logits({}, {}, true);
+  if (options_.head == Head::Gcn) return gcn_logits({}, {}, true);
   return forward(features);
 }
 

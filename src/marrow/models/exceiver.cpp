@@ -14,7 +14,7 @@ namespace marrow::models {
 nlohmann::json ExceiverOptions::to_json() const {
   return {{"n_genes", n_genes}, {"dim", dim},         {"latents", latents},       {"heads", heads},
           {"layers", layers},   {"ff_mult", ff_mult}, {"dropout", dropout},       {"value_mode", value_mode},
-          {"loss", loss_name(loss)}};
+          {"loss", loss}};
 }
 
 ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
@@ -26,8 +26,8 @@ ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
   o.layers = j.at("layers").get<int64_t>();
   o.ff_mult = j.at("ff_mult").get<int64_t>();
   o.dropout = j.at("dropout").get<double>();
-  o.value_mode = j.at("value_mode").get<std::string>();
-  o.loss = parse_loss(j.at("loss").get<std::string>());
+  o.value_mode = j.at("value_mode");
+  o.loss = j.at("loss");
   return o;
 }
 
@@ -57,13 +57,12 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
          o.ff_mult);
   if (o.dim % o.heads != 0) fail("exceiver: dim {} must be a multiple of heads {}", o.dim, o.heads);
   if (o.dropout < 0 || o.dropout >= 1) fail("exceiver: dropout must be in [0, 1), got {}", o.dropout);
-  if (o.value_mode != "scale" && o.value_mode != "project") fail("exceiver: value mode must be scale or project, got '{}'", o.value_mode);
   gene_embedding = register_module("gene_embedding", torch::nn::Embedding(o.n_genes, o.dim));
   torch::nn::init::normal_(gene_embedding->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(o.dim)));
   mask_embedding = register_parameter("mask_embedding", torch::randn({o.dim}) / std::sqrt(static_cast<double>(o.dim)));
   latent_array = register_parameter("latent_array", torch::randn({o.latents, o.dim}) * 0.02);
   class_query = register_parameter("class_query", torch::randn({1, o.dim}) * 0.02);
-  if (o.value_mode == "project") value_projection = register_module("value_projection", torch::nn::Linear(1, o.dim));
+  if (o.value_mode == ValueMode::Project) value_projection = register_module("value_projection", torch::nn::Linear(1, o.dim));
   encoder = register_module("encoder", CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
   process = register_module("process", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.layers; ++i) process->push_back(CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
@@ -98,7 +97,7 @@ TokenBatch TokenBatch::to(const torch::Device& device) const {
 torch::Tensor ExceiverImpl::tokens(const TokenBatch& b) {
   torch::Tensor embedded = gene_embedding(b.genes);  // [B, T, D]
   torch::Tensor values = b.values.unsqueeze(-1);
-  torch::Tensor t = options_.value_mode == "scale" ? embedded * values : embedded + value_projection(values);
+  torch::Tensor t = options_.value_mode == ValueMode::Scale ? embedded * values : embedded + value_projection(values);
   // A masked token shows neither its gene nor its value.
   return torch::where(b.masked.unsqueeze(-1), mask_embedding.expand_as(t), t);
 }

@@ -1,12 +1,20 @@
 #pragma once
 // Options of the masked-expression gene model (models/exceiver.hpp), free of torch headers so that
-// the workflow and CLI layers can set them without paying for torch at compile time.
+// the workflow and CLI layers can set them without paying for torch at compile time. Choices are
+// enums named by one table each (core/enum_names.hpp).
+#include <array>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 
+#include "marrow/core/enum_names.hpp"
 #include "marrow/models/autoencoder_options.hpp"  // ReconstructionLoss
 
 namespace marrow::models {
+
+// How a token's value enters it: scale (gene embedding x value, as Exceiver) or project (gene
+// embedding + a learned projection of the value).
+enum class ValueMode { Scale, Project };
 
 struct ExceiverOptions {
   int64_t n_genes = 0;        // vocabulary size (the union of the training files' genes)
@@ -18,7 +26,7 @@ struct ExceiverOptions {
   int64_t layers = 1;         // latent self-attention layers between encoder and decoder
   int64_t ff_mult = 2;        // feed-forward width = ff_mult x dim
   double dropout = 0.0;
-  std::string value_mode = "scale";  // scale: gene embedding x value (Exceiver); project: + learned value projection
+  ValueMode value_mode = ValueMode::Scale;
   ReconstructionLoss loss = ReconstructionLoss::Mse;  // mse on log-normalised values, or poisson / nb counts
 
   nlohmann::json to_json() const;
@@ -33,3 +41,14 @@ struct MaskingOptions {
 };
 
 }  // namespace marrow::models
+
+namespace marrow {
+
+template <>
+struct EnumNames<models::ValueMode> {
+  static constexpr const char* what = "value mode";
+  static constexpr std::array<std::pair<models::ValueMode, const char*>, 2> table{
+      {{models::ValueMode::Scale, "scale"}, {models::ValueMode::Project, "project"}}};
+};
+
+}  // namespace marrow

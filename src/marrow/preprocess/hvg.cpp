@@ -10,22 +10,6 @@
 
 namespace marrow::preprocess {
 
-HvgFlavor parse_hvg_flavor(const std::string& name) {
-  if (name == "none" || name.empty()) return HvgFlavor::None;
-  if (name == "seurat_v3") return HvgFlavor::SeuratV3;
-  if (name == "seurat") return HvgFlavor::Seurat;
-  fail("unknown highly-variable-gene flavour '{}' (none, seurat_v3, seurat)", name);
-}
-
-const char* hvg_flavor_name(HvgFlavor flavor) {
-  switch (flavor) {
-    case HvgFlavor::None: return "none";
-    case HvgFlavor::SeuratV3: return "seurat_v3";
-    case HvgFlavor::Seurat: return "seurat";
-  }
-  return "?";
-}
-
 SeuratV3Clipping::SeuratV3Clipping(std::vector<double> m, std::vector<double> v, double n, double span)
     : means(std::move(m)), variances(std::move(v)), cells(n) {
   std::vector<double> x, y;

@@ -5,16 +5,18 @@
 //              the variance of the standardised clipped counts (Stuart et al. 2019).
 //   seurat     on log-normalised data: dispersion = var / mean of expm1(x), log-transformed and
 //              z-scored within 20 equal-width bins of log1p(mean) (Satija et al. 2015).
+// The flavour is an enum with one name table (core/enum_names.hpp): none, seurat_v3, seurat.
+#include <array>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "marrow/core/enum_names.hpp"
 #include "marrow/data/csr_matrix.hpp"
 
 namespace marrow::preprocess {
 
 enum class HvgFlavor { None, SeuratV3, Seurat };
-HvgFlavor parse_hvg_flavor(const std::string& name);
-const char* hvg_flavor_name(HvgFlavor flavor);
 
 struct HvgScores {
   std::vector<double> means, variances;
@@ -42,3 +44,14 @@ HvgScores seurat_scores_from_moments(std::vector<double> means, std::vector<doub
 std::vector<int32_t> top_genes(const std::vector<double>& score, int64_t n_top);
 
 }  // namespace marrow::preprocess
+
+namespace marrow {
+
+template <>
+struct EnumNames<preprocess::HvgFlavor> {
+  static constexpr const char* what = "highly-variable-gene flavour";
+  static constexpr std::array<std::pair<preprocess::HvgFlavor, const char*>, 3> table{
+      {{preprocess::HvgFlavor::None, "none"}, {preprocess::HvgFlavor::SeuratV3, "seurat_v3"}, {preprocess::HvgFlavor::Seurat, "seurat"}}};
+};
+
+}  // namespace marrow

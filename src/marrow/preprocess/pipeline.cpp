@@ -169,7 +169,7 @@ nlohmann::json Preprocessor::to_json() const {
              {"max_counts", std::isinf(options_.qc.max_counts) ? nlohmann::json(nullptr) : nlohmann::json(options_.qc.max_counts)}};
   j["target_sum"] = options_.target_sum;
   j["log1p"] = options_.log1p;
-  j["hvg"] = {{"flavor", hvg_flavor_name(options_.hvg)}, {"n_top_genes", options_.n_top_genes}};
+  j["hvg"] = {{"flavor", options_.hvg}, {"n_top_genes", options_.n_top_genes}};
   j["qc_genes"] = qc_genes_.to_json();
   j["output_columns"] = output_columns_;
   j["scale"] = {{"enabled", options_.scale}, {"clip", options_.scale_clip}, {"mean", scaler_.mean}, {"sd", scaler_.sd}};
@@ -186,7 +186,7 @@ Preprocessor Preprocessor::from_json(const nlohmann::json& j) {
     p.options_.qc.max_counts = qc.at("max_counts").is_null() ? INFINITY : qc.at("max_counts").get<double>();
     p.options_.target_sum = j.at("target_sum").get<double>();
     p.options_.log1p = j.at("log1p").get<bool>();
-    p.options_.hvg = parse_hvg_flavor(j.at("hvg").at("flavor").get<std::string>());
+    p.options_.hvg = j.at("hvg").at("flavor");
     p.options_.n_top_genes = j.at("hvg").at("n_top_genes").get<int64_t>();
     p.qc_genes_ = GeneVocabulary::from_json(j.at("qc_genes"));
     p.output_columns_ = j.at("output_columns").get<std::vector<int32_t>>();
@@ -211,7 +211,7 @@ Preprocessor Preprocessor::from_json(const nlohmann::json& j) {
 std::string Preprocessor::summary() const {
   return fmt::format("QC keeps {} genes; normalise to {:g}{}; {} output genes (hvg: {}){}", qc_genes_.size(),
                      options_.target_sum, options_.log1p ? ", log1p" : "", output_genes_.size(),
-                     hvg_flavor_name(options_.hvg), options_.scale ? fmt::format(", scaled (clip {:g})", options_.scale_clip) : "");
+                     options_.hvg, options_.scale ? fmt::format(", scaled (clip {:g})", options_.scale_clip) : "");
 }
 
 }  // namespace marrow::preprocess

@@ -120,7 +120,7 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
   bool counts = model_options.loss != models::ReconstructionLoss::Mse;
   bool sparse = models::choose_sparse(options.input_layer, corpus.density, preprocessor.scales());
   spdlog::info("autoencoder {} genes -> {} -> {} latent, {} loss, {} input layer (density {:.3f})", model_options.n_genes,
-               fmt::join(model_options.hidden, " -> "), model_options.latent, models::loss_name(model_options.loss),
+               fmt::join(model_options.hidden, " -> "), model_options.latent, model_options.loss,
                sparse ? "sparse" : "dense", corpus.density);
   const models::BatchLayout layout{sparse, counts, !counts};
 

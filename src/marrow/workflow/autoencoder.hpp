@@ -29,7 +29,7 @@ struct PretrainOptions {
   preprocess::PreprocessOptions preprocess;
   models::AutoencoderOptions model;  // n_genes is set from the preprocessing
   train::TrainOptions train;
-  std::string input_layer = "auto";  // dense, sparse, or auto (sparse when X is sparse enough)
+  models::InputLayer input_layer = models::InputLayer::Auto;  // auto: sparse when X is sparse enough
   std::string out;                   // .marrow model file
   // Out-of-core: read the .h5ad a chunk of rows at a time (two passes fit the preprocessing, then
   // every epoch streams the file through a shuffle buffer), so memory is bounded by these sizes,

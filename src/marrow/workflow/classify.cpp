@@ -105,7 +105,7 @@ Setup embedding_setup(const ClassifyTrainOptions& o, const LabelledCells& c, mod
 // Fine-tuning a gene model: its class query's view of each cell feeds the head, and the model
 // trains with it (or stays frozen but for the class query with --freeze).
 Setup finetune_setup(const ClassifyTrainOptions& o, const LabelledCells& c, models::ClassifierOptions model) {
-  if (model.head == "gcn") fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
+  if (model.head == models::Head::Gcn) fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
   torch::manual_seed(o.train.seed);
   const models::ModelHeader pretrained = models::read_model_header(o.finetune_model, "exceiver");
   const auto gene_model = models::ExceiverOptions::from_json(pretrained.meta.at("model"));
@@ -164,7 +164,7 @@ train::TrainResult train_classifier(Setup& s, const LabelledCells& c, const Clas
   auto batch_loss = [&](const std::vector<int64_t>& batch) {
     std::vector<int64_t> rows;
     for (int64_t i : batch) rows.push_back(train_rows[i]);
-    if (s.model.head != "gcn") return loss_on(rows);
+    if (s.model.head != models::Head::Gcn) return loss_on(rows);
     // gcn: convolve over the whole training graph, take the loss on this batch of its cells.
     torch::Tensor logits = s.bundle->classifier->forward_training({}).index_select(0, torch::tensor(batch, torch::kLong));
     return torch::nn::functional::cross_entropy(logits, models::take_rows(targets, rows), cross_entropy);
@@ -210,7 +210,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   Setup setup = classifier_setup(o, cells);
   train::TrainOptions train_options = o.train;
   if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
-  if (train_options.label == "train") train_options.label = "classify " + o.model.head;
+  if (train_options.label == "train") train_options.label = fmt::format("classify {}", o.model.head);
   const train::TrainResult result = train_classifier(setup, cells, o, train_options);
   nlohmann::json metrics = test_metrics(setup, cells);
   const char* command = setup.finetune() ? "finetune" : "classify train";

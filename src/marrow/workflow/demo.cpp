@@ -52,7 +52,7 @@ std::string run_demo(const DemoOptions& options) {
   task.label = "malignancy";
   task.cells = "lineage=progenitor";
   task.positive = "malignant";
-  task.baseline_heads = {"linear", "mlp"};
+  task.baseline_heads = {models::Head::Linear, models::Head::Mlp};
   task.zeroshot = {{"monocytic", "lineage=monocytic"}, {"lymphoid", "lineage=lymphoid"}};
   config.tasks = {task};
   config.report_preamble = "Simulated data (`marrow simulate`): a lineage hierarchy, AML patients and healthy donors, and a "

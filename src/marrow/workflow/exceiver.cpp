@@ -203,7 +203,7 @@ PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& o) {
   const bool counts = count_loss(model_options);
   spdlog::info("exceiver: {} genes, dim {}, {} latents, {} heads, {} latent layers, {} values, {} loss; mask {:.0f}% of up to {} tokens",
                vocabulary.size(), model_options.dim, model_options.latents, model_options.heads, model_options.layers,
-               model_options.value_mode, models::loss_name(model_options.loss), 100 * o.masking.mask_fraction, o.masking.max_tokens);
+               model_options.value_mode, model_options.loss, 100 * o.masking.mask_fraction, o.masking.max_tokens);
 
   train::TrainOptions train_options = o.train;
   if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";

@@ -62,13 +62,13 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
     c.pretrain_cells = pre.value("cells", "");
     c.model.latent = pre.value("latent", c.model.latent);
     c.model.hidden = pre.value("hidden", c.model.hidden);
-    c.model.loss = models::parse_loss(pre.value("loss", std::string("mse")));
+    c.model.loss = pre.value("loss", c.model.loss);
     c.model.activation = pre.value("activation", c.model.activation);
     c.model.norm = pre.value("norm", c.model.norm);
     c.model.dropout = pre.value("dropout", c.model.dropout);
     c.model.input_dropout = pre.value("input_dropout", c.model.input_dropout);
     c.preprocess.qc.min_cells = pre.value("min_cells", c.preprocess.qc.min_cells);
-    c.preprocess.hvg = preprocess::parse_hvg_flavor(pre.value("hvg", std::string("none")));
+    c.preprocess.hvg = pre.value("hvg", preprocess::HvgFlavor::None);
     c.preprocess.n_top_genes = pre.value("n_top_genes", c.preprocess.n_top_genes);
     c.preprocess.scale = pre.value("scale", c.preprocess.scale);
     c.pretrain.epochs = pre.value("epochs", 25);
@@ -204,7 +204,7 @@ struct HeadRun {
 };
 
 HeadRun run_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
-                 const std::string& split_path, const models::ClassifierFeatures& features, const std::string& head) {
+                 const std::string& split_path, const models::ClassifierFeatures& features, models::Head head) {
   const bool baseline = features.kind == models::FeatureKind::Pca;
   spdlog::info("[pipeline] {}: {} head on {}", task.name, head, baseline ? "the PCA baseline" : "the embedding");
   ClassifyTrainOptions train;
@@ -247,7 +247,7 @@ HeadRun run_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfi
 // 4. Heads on the embedding and on the baseline, 5. zero-shot groups: one task's results and report section.
 std::string run_task(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const EmbedOptions& embedded,
                      const std::string& split_path, nlohmann::json& results) {
-  std::vector<std::pair<models::ClassifierFeatures, std::string>> runs;
+  std::vector<std::pair<models::ClassifierFeatures, models::Head>> runs;
   for (const auto& h : task.heads) runs.emplace_back(models::ClassifierFeatures::from_option("X_marrow"), h);
   for (const auto& h : task.baseline_heads) runs.emplace_back(models::ClassifierFeatures{models::FeatureKind::Pca, ""}, h);
   std::string section = task_table_header(task);
@@ -257,7 +257,7 @@ std::string run_task(const PipelineConfig& c, const RunDirectory& d, const TaskC
     HeadRun run = run_head(c, d, task, embedded.out, split_path, features, head);
     curves.push_back(run.curve);
     confusions += run.confusion;
-    results["tasks"][task.name][features.name() + "/" + head] = run.entry;
+    results["tasks"][task.name][fmt::format("{}/{}", features.name(), head)] = run.entry;
     section += run.row + "\n";
   }
   report::write_training_curves(curves, task.name + ": classifier validation loss", "validation loss (class-weighted cross-entropy)",
@@ -287,7 +287,7 @@ std::string run_pipeline(const PipelineConfig& c) {
                                    c.data, split_path, pretrain.out);
   report += c.report_preamble;
   report::write_training_curves({{"training", pretrain.train.metrics, "train_loss"}, {"validation", pretrain.train.metrics, "validation_loss"}},
-                                "Autoencoder pretraining", fmt::format("loss ({})", models::loss_name(c.model.loss)),
+                                "Autoencoder pretraining", fmt::format("loss ({})", c.model.loss),
                                 d.file("figures/autoencoder_loss.svg"));
   report += "## Autoencoder pretraining\n\n![autoencoder loss by epoch](figures/autoencoder_loss.svg)\n\n";
   for (const auto& task : c.tasks) report += run_task(c, d, task, embedded, split_path, results);

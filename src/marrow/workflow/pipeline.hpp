@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "marrow/models/autoencoder_options.hpp"
+#include "marrow/models/classifier_options.hpp"
 #include "marrow/preprocess/pipeline.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 #include "marrow/train/train_options.hpp"
@@ -22,8 +23,8 @@ struct TaskConfig {
   std::string label;
   std::string cells;                    // training cells of the classifier (e.g. progenitors)
   std::string positive;                 // class whose F1 the report shows (binary tasks)
-  std::vector<std::string> heads{"linear", "mlp", "transformer", "gcn"};
-  std::vector<std::string> baseline_heads{"linear"};
+  std::vector<models::Head> heads{models::Head::Linear, models::Head::Mlp, models::Head::Transformer, models::Head::Gcn};
+  std::vector<models::Head> baseline_heads{models::Head::Linear};
   std::vector<std::pair<std::string, std::string>> zeroshot;  // group name -> selection
 };
 
