@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "support.hpp"
@@ -61,6 +62,24 @@ TEST_F(CorruptInput, ZeroedHeapIsAnErrorNotAHang) {
   expect_one_error(r, file("zeroed_heap.h5ad"), "corrupt HDF5 file");
 }
 
+// Peak resident memory of the largest child this process has waited for.
+int64_t children_peak_kb() {
+  rusage usage{};
+  getrusage(RUSAGE_CHILDREN, &usage);
+  return usage.ru_maxrss;
+}
+
+TEST_F(CorruptInput, StringsClaimingGigabytesAreRefusedQuickly) {
+  // Each of 64 var strings claims 256 MB: read as claimed, HDF5 allocates and copies 32 GB (h5py
+  // takes minutes and 17 GB). The strings of a dataset cannot be larger than their file.
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_marrow("inspect " + file("string_claims.h5ad"), "timeout 120");
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  expect_one_error(r, file("string_claims.h5ad"), "/var: its variable-length strings claim more than");
+  EXPECT_LT(seconds, 30.0);
+  EXPECT_LT(children_peak_kb(), 1500 * 1024);
+}
+
 TEST_F(CorruptInput, HugeDenseMatrixNamesTheNeedAndStream) {
   TempDir out;
   auto r = run_marrow("preprocess --data " + file("dense_huge.h5ad") + " --out " + out / "p.h5ad", "timeout 120");
@@ -77,13 +96,6 @@ TEST_F(CorruptInput, DataArraysOfThreeBillionNameTheNeed) {
   EXPECT_NE(r.output.find("--stream"), std::string::npos) << r.output;
   auto t = run_marrow("inspect " + file("tenx_huge.h5"), "timeout 120");
   expect_one_error(t, file("tenx_huge.h5"), "needs 24.0 GB of memory");
-}
-
-// Peak resident memory of the largest child this process has waited for.
-int64_t children_peak_kb() {
-  rusage usage{};
-  getrusage(RUSAGE_CHILDREN, &usage);
-  return usage.ru_maxrss;
 }
 
 TEST_F(CorruptInput, InspectSummarisesADenseMatrixInRowBlocks) {

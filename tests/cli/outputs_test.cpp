@@ -2,6 +2,7 @@
 // also an input, and temporary files of killed runs. Each failure is exit 2 with one line naming the
 // path the user gave, no signal, no backtrace, and the output directory left as it was. Mounting
 // needs root and a sandbox that allows it; where it does not, the tests that need it skip visibly.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -182,6 +183,43 @@ TEST_F(OutputsTest, StaleTemporaryFilesOfDeadProcessesRemoved) {
   EXPECT_TRUE(fs::exists(alive)) << "a running process's temporary file was removed";
   EXPECT_TRUE(fs::exists(unrelated));
   EXPECT_TRUE(fs::exists(dir / "sim.h5ad"));
+}
+
+// The temporary files in `dir` (NAME.tmp.PID); with `written`, only those with data in them (not
+// the empty probe of the writability check).
+std::set<std::string> temporaries(const std::string& dir, bool written = false) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const std::string& name : listing(dir))
+    if (name.find(".tmp.") != std::string::npos && (!written || fs::file_size(fs::path(dir) / name, ec) > 0))
+      names.insert(name);
+  return names;
+}
+
+TEST_F(OutputsTest, WriteKilledMidwayLeavesNothingAfterTheNextRun) {
+  // A real SIGKILL while `simulate` writes: its NAME.tmp.PID stays (nothing can remove it then),
+  // the final name is never created half-written, and the next run writing there removes it.
+  test::TempDir dir;
+  const std::string out = dir / "big.h5ad";
+  std::set<std::string> left;
+  for (int attempt = 0; attempt < 5 && left.empty(); ++attempt) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl(MARROW_BINARY, MARROW_BINARY, "-q", "simulate", "--cells", "20000", "--genes", "2000", "--out", out.c_str(),
+            static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    while (temporaries(dir.path().string(), true).empty() && waitpid(pid, nullptr, WNOHANG) == 0) usleep(1000);
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    left = temporaries(dir.path().string(), true);
+    if (left.empty()) fs::remove(out);  // it finished first: try again
+  }
+  ASSERT_FALSE(left.empty()) << "simulate finished before it could be killed, 5 times";
+  EXPECT_FALSE(fs::exists(out)) << "the final name exists after a killed write";
+  ASSERT_EQ(run_marrow("-q simulate --cells 100 --genes 100 --out " + (dir / "next.h5ad")).exit_code, 0);
+  EXPECT_TRUE(temporaries(dir.path().string()).empty()) << "the killed run's temporary file stayed";
+  EXPECT_EQ(listing(dir.path().string()), std::set<std::string>{"next.h5ad"});
 }
 
 }  // namespace

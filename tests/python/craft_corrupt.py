@@ -10,6 +10,10 @@ the directory given; nothing is committed):
   sparse_huge.h5ad      a CSR X whose indptr, data and indices declare 3 * 10^9 stored values
   tenx_huge.h5          a 10x HDF5 matrix whose data and indices declare 3 * 10^9 stored values
   dense_big.h5ad        a legitimate dense X of 20,000 x 4,000 (320 MB as float32, mostly zeros)
+  string_claims.h5ad    legacy (< 0.7) compound obs/var whose 64 var strings each claim 256 MB (HDF5
+                        allocates and copies what is claimed: 32 GB), behind an uns group whose
+                        B-tree signature is broken (which stopped H5Ovisit, so the HDF5 check never
+                        reached var)
 
 Usage: craft_corrupt.py OUT_DIR
 """
@@ -97,6 +101,32 @@ def huge(out):
         feat.create_dataset("feature_type", data=np.array([b"Gene Expression"] * 3))
 
 
+def string_claims(out):
+    path, n, claim = os.path.join(out, "string_claims.h5ad"), 64, 256 << 20
+    vlen = h5py.string_dtype()
+    with h5py.File(path, "w") as f:
+        x = f.create_group("X")
+        x.attrs["h5sparse_format"] = "csr"
+        x.attrs["h5sparse_shape"] = np.array([n, 3])
+        x.create_dataset("data", data=np.ones(n, dtype=np.float32))
+        x.create_dataset("indices", data=np.zeros(n, dtype=np.int32))
+        x.create_dataset("indptr", data=np.arange(n + 1, dtype=np.int64))
+        f.create_dataset("obs", data=np.array([(f"cell{i:03d}", i / 2) for i in range(n)],
+                                              dtype=np.dtype([("index", vlen), ("score", np.float64)])))
+        f.create_dataset("var", data=np.array([(f"gene{i:03d}", f"ENSG{i:03d}") for i in range(n)],
+                                              dtype=np.dtype([("index", vlen), ("gene_ids", vlen)])))
+        f.create_group("uns").create_dataset("note", data=np.arange(3))  # created last: the last B-tree
+        offset, stride = f["var"].id.get_offset(), f["var"].id.get_storage_size() // n
+    data = bytearray(open(path, "rb").read())
+    # On disk a variable-length string is (length: uint32, heap address, heap index); "gene000" is 7 long.
+    assert struct.unpack_from("<I", data, offset)[0] == 7
+    for i in range(n):
+        struct.pack_into("<I", data, offset + i * stride, claim)
+    tree = data.rindex(b"TREE")
+    data[tree:tree + 4] = b"EERT"
+    open(path, "wb").write(data)
+
+
 def dense_big(out):
     rows, cols = 20000, 4000
     rng = np.random.default_rng(15)
@@ -114,6 +144,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     damaged_heap(out)
     huge(out)
+    string_claims(out)
     if "--with-big" in sys.argv:
         dense_big(out)
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <type_traits>
@@ -199,6 +200,31 @@ std::vector<std::string> read_string_values(hid_t type, int64_t n, ReadFn read) 
 }
 
 }  // namespace
+
+StringBudget::StringBudget(hid_t object) : plist_(H5Pcreate(H5P_DATASET_XFER)) {
+  hsize_t file_size = 0;
+  Handle file(H5Iget_file_id(object));
+  if (file.valid()) H5Fget_filesize(file.id(), &file_size);
+  limit_ = static_cast<double>(file_size);
+  H5Pset_vlen_mem_manager(plist_.id(), allocate, this, release, this);
+}
+
+void* StringBudget::allocate(size_t size, void* self) {
+  auto* budget = static_cast<StringBudget*>(self);
+  budget->claimed_ += static_cast<double>(size > 0 ? size - 1 : 0);  // HDF5 asks for the terminator too
+  if (budget->claimed_ > budget->limit_) {
+    budget->exceeded_ = true;
+    return nullptr;
+  }
+  return std::malloc(size);
+}
+
+void StringBudget::release(void* memory, void*) { std::free(memory); }
+
+std::string StringBudget::describe() const {
+  return fmt::format("its variable-length strings claim more than {}, the size of the whole file (corrupt)",
+                     runtime::format_bytes(limit_));
+}
 
 void Handle::reset() {
   if (id_ < 0) return;
@@ -398,11 +424,12 @@ std::vector<std::string> read_strings(const Location& at, const std::string& nam
   check_allocation(at, name, dataset.id(), element_count_exact(shape), std::max<double>(H5Tget_size(type.id()), sizeof(std::string)));
   int64_t n = element_count(shape);
   bool ok = true;
+  StringBudget budget(dataset.id());
   auto values = read_string_values(type.id(), n, [&](hid_t mem, void* buffer) {
-    ok = H5Dread(dataset.id(), mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer) >= 0;
+    ok = H5Dread(dataset.id(), mem, H5S_ALL, H5S_ALL, budget.transfer(), buffer) >= 0;
     return ok;
   });
-  if (!ok) fail_at(at, name, "read failed: the file is truncated or corrupt");
+  if (!ok) fail_at(at, name, budget.exceeded() ? budget.describe() : "read failed: the file is truncated or corrupt");
   return values;
 }
 
@@ -446,11 +473,12 @@ std::vector<std::string> read_compound_strings(const Location& at, const std::st
   std::vector<int64_t> shape = space_shape(space.id());
   check_allocation(at, name, dataset.id(), element_count_exact(shape), sizeof(std::string));
   int64_t n = element_count(shape);
+  StringBudget budget(dataset.id());
   return read_string_values(member.id(), n, [&](hid_t mem, void* buffer) {
     Handle compound(H5Tcreate(H5T_COMPOUND, H5Tget_size(mem)));
     H5Tinsert(compound.id(), field.c_str(), 0, mem);
-    if (H5Dread(dataset.id(), compound.id(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer) < 0)
-      fail_at(at, name, "read failed: the file is truncated or corrupt");
+    if (H5Dread(dataset.id(), compound.id(), H5S_ALL, H5S_ALL, budget.transfer(), buffer) < 0)
+      fail_at(at, name, budget.exceeded() ? budget.describe() : "read failed: the file is truncated or corrupt");
     return true;
   });
 }

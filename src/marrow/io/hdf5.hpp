@@ -86,6 +86,28 @@ Group open_group(const Location& at, const std::string& name);
 Group create_group(const Location& at, const std::string& name);  // intermediate groups too
 void remove_link(const Location& at, const std::string& name);    // no-op when absent
 
+// Each variable-length string in a record claims its own length (up to 4 GB), and HDF5 allocates and
+// copies that many bytes per string before it looks at the heap object behind it: a damaged record
+// costs seconds and gigabytes, every record of a dataset claiming so runs the machine out of memory.
+// The strings of one dataset cannot hold more bytes than the file they are in, so reads through
+// transfer() refuse (a clean HDF5 read error, exceeded() true) once their claims pass the file's size.
+class StringBudget {
+ public:
+  explicit StringBudget(hid_t object);  // any object of the file the strings are read from
+  StringBudget(const StringBudget&) = delete;
+  StringBudget& operator=(const StringBudget&) = delete;
+  hid_t transfer() const { return plist_.id(); }  // the H5Dread transfer property list
+  bool exceeded() const { return exceeded_; }
+  std::string describe() const;  // "strings claim N, more than the file's M"
+
+ private:
+  static void* allocate(size_t size, void* self);
+  static void release(void* memory, void* self);
+  Handle plist_;
+  double limit_ = 0, claimed_ = 0;
+  bool exceeded_ = false;
+};
+
 // ---- datasets -------------------------------------------------------------------------------
 enum class ValueClass { Integer, Float, String, Bool, Compound, Reference, Other };
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "marrow/core/error.hpp"
+#include "marrow/io/hdf5.hpp"
 
 namespace marrow::h5 {
 
@@ -81,8 +82,10 @@ herr_t walk_attribute(hid_t object, const char* name, const H5A_info_t*, void*) 
   return 0;
 }
 
-// Reads `count` elements from `first` along the first dimension (all of a scalar).
-void read_rows(hid_t dataset, hid_t type, hid_t file_space, int rank, const hsize_t* dims, hsize_t first, hsize_t count) {
+// Reads `count` elements of `type` (the memory type the reader uses) from `first` along the first
+// dimension (all of a scalar), its variable-length strings allocated within `budget`.
+void read_rows(hid_t dataset, hid_t type, hid_t file_space, int rank, const hsize_t* dims, hsize_t first, hsize_t count,
+               const StringBudget& budget) {
   std::vector<hsize_t> offset(rank, 0), extent(dims, dims + rank);
   hsize_t n = 1;
   if (rank > 0) {
@@ -93,9 +96,37 @@ void read_rows(hid_t dataset, hid_t type, hid_t file_space, int rank, const hsiz
   }
   hid_t mem_space = rank > 0 ? H5Screate_simple(1, &n, nullptr) : H5Screate(H5S_SCALAR);
   read_and_reclaim(type, mem_space, n, [&](hid_t mem, void* buffer) {
-    return H5Dread(dataset, mem, mem_space, rank > 0 ? file_space : H5S_ALL, H5P_DEFAULT, buffer);
+    return H5Dread(dataset, mem, mem_space, rank > 0 ? file_space : H5S_ALL, budget.transfer(), buffer);
   });
   H5Sclose(mem_space);
+}
+
+// Reads all rows of `type` in blocks, within one budget for the strings (as the reader's one read).
+void read_all_rows(hid_t dataset, hid_t type, hid_t space, int rank, const hsize_t* dims) {
+  StringBudget budget(dataset);
+  hsize_t rows = rank > 0 ? dims[0] : 1;
+  for (hsize_t first = 0; first < rows && !budget.exceeded(); first += kBlockRows)
+    read_rows(dataset, type, space, rank, dims, first, std::min(kBlockRows, rows - first), budget);
+}
+
+// A record dataset is read one field at a time, as the reader reads it (h5::read_compound_strings):
+// converting the whole record takes another path through HDF5, which missed a string claiming
+// gigabytes that the reader's one-field read then allocated.
+void read_each_field(hid_t dataset, hid_t type, hid_t space, int rank, const hsize_t* dims) {
+  int members = H5Tget_nmembers(type);
+  for (int i = 0; i < members; ++i) {
+    hid_t member = H5Tget_member_type(type, i);
+    char* name = H5Tget_member_name(type, i);
+    hid_t native = member >= 0 ? H5Tget_native_type(member, H5T_DIR_ASCEND) : -1;
+    if (native >= 0 && name != nullptr) {
+      hid_t one = H5Tcreate(H5T_COMPOUND, H5Tget_size(native));
+      if (one >= 0 && H5Tinsert(one, name, 0, native) >= 0) read_all_rows(dataset, one, space, rank, dims);
+      if (one >= 0) H5Tclose(one);
+    }
+    if (native >= 0) H5Tclose(native);
+    if (name != nullptr) H5free_memory(name);
+    if (member >= 0) H5Tclose(member);
+  }
 }
 
 // Strings and records are read whole (in blocks): their bytes live in global heaps, which is where
@@ -110,16 +141,18 @@ void walk_dataset(hid_t dataset) {
     (void)H5Dget_storage_size(dataset);
     hsize_t rows = rank > 0 ? dims[0] : 1;
     bool all = has_variable_data(type) || H5Tget_class(type) == H5T_STRING;
-    if (rows > 0 && all) {
-      for (hsize_t first = 0; first < rows; first += kBlockRows)
-        read_rows(dataset, type, space, rank, dims.data(), first, std::min(kBlockRows, rows - first));
+    if (rows > 0 && H5Tget_class(type) == H5T_COMPOUND) {
+      read_each_field(dataset, type, space, rank, dims.data());
+    } else if (rows > 0 && all) {
+      read_all_rows(dataset, type, space, rank, dims.data());
     } else if (rows > 0) {
       hsize_t row_width = 1;
       for (int d = 1; d < rank; ++d) row_width *= dims[d];
       hsize_t count = row_width > 0 && row_width < kBlockRows ? 1 : 0;  // huge rows: the index walk only
       if (count) {
-        read_rows(dataset, type, space, rank, dims.data(), 0, count);
-        read_rows(dataset, type, space, rank, dims.data(), rows - 1, count);
+        StringBudget budget(dataset);
+        read_rows(dataset, type, space, rank, dims.data(), 0, count, budget);
+        read_rows(dataset, type, space, rank, dims.data(), rows - 1, count, budget);
       }
     }
   }
@@ -127,17 +160,40 @@ void walk_dataset(hid_t dataset) {
   if (type >= 0) H5Tclose(type);
 }
 
-herr_t walk_object(hid_t root, const char* name, const H5O_info_t* info, void*) {
-  hid_t object = H5Oopen(root, name, H5P_DEFAULT);
+// Objects already walked, by address: hard links can make cycles and share objects.
+using Seen = std::set<haddr_t>;
+
+void walk_object(hid_t object, Seen& seen);
+
+herr_t walk_link(hid_t group, const char* name, const H5L_info_t* info, void* data) {
+  // Soft and external links are only read (as the readers' exists() checks do), never followed.
+  if (info->type != H5L_TYPE_HARD || !static_cast<Seen*>(data)->insert(info->u.address).second) return 0;
+  hid_t object = H5Oopen(group, name, H5P_DEFAULT);
   if (object < 0) return 0;
-  H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, nullptr, walk_attribute, nullptr);
-  if (info->type == H5O_TYPE_DATASET) walk_dataset(object);
-  if (info->type == H5O_TYPE_GROUP) {
-    hsize_t index = 0;  // every link, soft and external ones too, as the readers' exists() checks do
-    H5Literate(object, H5_INDEX_NAME, H5_ITER_INC, &index, [](hid_t, const char*, const H5L_info_t*, void*) -> herr_t { return 0; }, nullptr);
-  }
+  walk_object(object, *static_cast<Seen*>(data));
   H5Oclose(object);
   return 0;
+}
+
+// Every link of a group. A damaged one stops H5Literate (and would stop H5Ovisit for the whole
+// file), but the readers open later links by name: the walk carries on after it.
+void walk_group(hid_t group, Seen& seen) {
+  H5G_info_t info{};
+  hsize_t links = H5Gget_info(group, &info) >= 0 ? info.nlinks : 0;
+  hsize_t index = 0;
+  while (true) {
+    hsize_t before = index;
+    if (H5Literate(group, H5_INDEX_NAME, H5_ITER_INC, &index, walk_link, &seen) >= 0) return;
+    index = std::max(index, before) + 1;
+    if (index >= links) return;
+  }
+}
+
+void walk_object(hid_t object, Seen& seen) {
+  H5Aiterate2(object, H5_INDEX_NAME, H5_ITER_INC, nullptr, walk_attribute, nullptr);
+  H5I_type_t type = H5Iget_type(object);
+  if (type == H5I_DATASET) walk_dataset(object);
+  if (type == H5I_GROUP || type == H5I_FILE) walk_group(object, seen);
 }
 
 [[noreturn]] void child_walk(const std::string& path, rlim_t cpu_seconds) {
@@ -147,7 +203,8 @@ herr_t walk_object(hid_t root, const char* name, const H5O_info_t* info, void*) 
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
   if (H5Fis_hdf5(path.c_str()) > 0) {
     hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (file >= 0) H5Ovisit(file, H5_INDEX_NAME, H5_ITER_INC, walk_object, nullptr);
+    Seen seen;
+    if (file >= 0) walk_object(file, seen);
     // No close: _exit leaves nothing to flush, and the parent's open files are the parent's.
   }
   _exit(0);

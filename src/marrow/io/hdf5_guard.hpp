@@ -4,7 +4,9 @@
 // beforehand can stop it once HDF5 follows the bad offsets. So before a file is opened the first
 // time, a fork()ed child opens it and walks every object, attribute and variable-length string the
 // readers can touch, under a CPU-time and a wall-clock limit; the parent turns a signal or a
-// timeout in the child into "FILE: corrupt HDF5 file (...)" (exit 2). The measured cost is in
+// timeout in the child into "FILE: corrupt HDF5 file (...)" (exit 2). The walk reads what the readers
+// read, the way they read it (record datasets one field at a time, strings within h5::StringBudget),
+// and goes on past a damaged link, since the readers open later ones by name. The measured cost is in
 // docs/reliability.md. Each file (device, inode, size, modification time) is checked once per process.
 #include <string>
 
