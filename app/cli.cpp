@@ -22,21 +22,35 @@ void add_data_options(CLI::App& command, DataSpec& spec, bool data_required) {
   command.add_option("--cells", spec.cells, "Cell selection, e.g. \"cell_type=HSC,Prog;condition=AML\"");
 }
 
-void add_split_options(CLI::App& command, SplitChoice& choice, bool validation) {
-  auto* spec = command.add_option("--split", choice.spec, "Train on the training part of a new split: random, stratified:COL, group:COL");
+namespace {
+
+// --split/--split-file/--stratify/--test-fraction/--seed; `use` says what the command reads of the split.
+void add_split_choice(CLI::App& command, SplitChoice& choice, const std::string& use, const std::string& seed_help) {
+  auto* spec = command.add_option("--split", choice.spec, use + " a new split: random, stratified:COL, group:COL");
   if (!choice.spec.empty()) spec->capture_default_str();
-  auto* file = command.add_option("--split-file", choice.file, "Train on the training part of a saved split (JSON, from marrow split)");
+  auto* file = command.add_option("--split-file", choice.file, use + " a saved split (JSON, from marrow split)");
   spec->excludes(file);
   // A saved split replaces the command's default split kind.
   file->each([&choice](const std::string&) { choice.spec.clear(); });
   command.add_option("--stratify", choice.stratify, "With --split group:COL: hold out groups within each value of this column");
   command.add_option("--test-fraction", choice.test_fraction, "With --split: held-out share (of groups for group:COL)")
       ->capture_default_str();
-  command.add_option("--seed", choice.seed, "Random seed (split, initialisation, batches)")->capture_default_str();
+  command.add_option("--seed", choice.seed, seed_help)->capture_default_str();
+}
+
+}  // namespace
+
+void add_split_options(CLI::App& command, SplitChoice& choice, bool validation) {
+  add_split_choice(command, choice, "Train on the training part of", "Random seed (split, initialisation, batches)");
   if (validation)
     command.add_option("--validation-fraction", choice.validation_fraction,
                        "Training cells kept aside for early stopping when the split has no validation part")
         ->capture_default_str();
+}
+
+void add_part_options(CLI::App& command, SplitChoice& choice, Part& part, const std::string& seed_help) {
+  add_split_choice(command, choice, "Read one --part of", seed_help);
+  add_enum_option(command, "--part", part, "With --split or --split-file: the part read");
 }
 
 void add_stream_options(CLI::App& command, bool& stream, StreamOptions& options, bool training, const std::string& what) {

@@ -34,6 +34,12 @@ void add_data_options(CLI::App& command, DataSpec& spec, bool data_required = tr
 // --split/--split-file/--stratify/--test-fraction/--seed (and --validation-fraction if asked).
 void add_split_options(CLI::App& command, SplitChoice& choice, bool validation);
 
+// The same choice for commands that evaluate or apply a model to one part of a split (all cells
+// without one), and --part; a new split is drawn exactly as the training command drew it from the
+// same --split, --stratify, --test-fraction and --seed.
+void add_part_options(CLI::App& command, SplitChoice& choice, Part& part,
+                      const std::string& seed_help = "Random seed of the split");
+
 // --epochs/--batch-size/--lr/... shared by every training command.
 void add_training_options(CLI::App& command, train::TrainOptions& train);
 

@@ -67,8 +67,7 @@ void add_zeroshot_command(CLI::App& app) {
   add_data_options(*cmd, o->evaluate.data);
   cmd->add_option("--label", o->evaluate.label, "obs column with the true labels")->required();
   cmd->add_option("--group", o->groups, "NAME:SELECTION, repeatable, e.g. lymphoid:cell_type=B,T,NK")->required();
-  cmd->add_option("--split-file", o->evaluate.split_file, "Evaluate only the cells of one part of this split");
-  cmd->add_option("--part", o->evaluate.part, "With --split-file: train, validation or test")->capture_default_str();
+  add_part_options(*cmd, o->evaluate.split, o->evaluate.part);
   cmd->add_flag("--json", *json, "Print JSON: {GROUP: metrics}");
   cmd->callback([o, json] {
     nlohmann::json result = workflow::zeroshot(*o);
@@ -128,8 +127,7 @@ void add_classify_command(CLI::App& app) {
   evaluate->add_option("--model,-m", e->model, "Classifier file")->required();
   add_data_options(*evaluate, e->data);
   evaluate->add_option("--label", e->label, "obs column with the true labels")->required();
-  evaluate->add_option("--split-file", e->split_file, "Evaluate only the cells of one part of this split");
-  evaluate->add_option("--part", e->part, "With --split-file: train, validation or test")->capture_default_str();
+  add_part_options(*evaluate, e->split, e->part);
   evaluate->add_flag("--json", *e_json, "Print JSON");
   evaluate->callback([e, e_json] { print_metrics(workflow::classify_evaluate(*e), *e_json); });
 

@@ -96,10 +96,8 @@ void add_impute_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("impute", "Mask expressed genes, predict them, and compare with gene-mean and kNN baselines");
   cmd->add_option("--model,-m", o->model, "Model file (.marrow, exceiver)")->required();
   add_data_options(*cmd, o->data);
-  cmd->add_option("--split-file", o->split_file, "Evaluate only the cells of one part of this split");
-  cmd->add_option("--part", o->part, "With --split-file: train, validation or test")->capture_default_str();
+  add_part_options(*cmd, o->split, o->part, "Random seed (split, masks, cell sample)");
   cmd->add_option("--mask-fraction", o->mask_fraction, "Share of each cell's expressed genes masked")->capture_default_str();
-  cmd->add_option("--seed", o->seed, "Seed of the masks")->capture_default_str();
   cmd->add_option("--max-cells", o->max_cells, "Evaluate a seeded sample of at most this many cells (0: all)")->capture_default_str();
   cmd->add_option("--neighbours", o->neighbours, "kNN baseline: nearest cells averaged")->capture_default_str();
   cmd->add_flag("--case-insensitive", o->case_insensitive, "Match gene names ignoring case");

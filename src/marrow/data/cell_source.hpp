@@ -2,7 +2,8 @@
 // One interface for "cells to read in blocks" (as tatami's Matrix is for matrices): how many cells,
 // which genes their counts are over, and a visit of the raw counts a block of rows at a time. Cells
 // held in memory and cells streamed from an .h5ad a chunk at a time are both CellSources, so every
-// consumer (encoders, pretraining inputs) is written once for both.
+// consumer is written once for both. Today that is the encoders (`embed`); pretraining still reads
+// its in-memory and streamed inputs through two paths per model kind (see docs/architecture.md).
 //
 // A block carries the positions (0..n_cells()-1) of its rows, in the order of the block's rows; the
 // blocks together cover every position once. How big a block is belongs to the source: memory hands

@@ -12,18 +12,20 @@
 
 namespace marrow {
 
+std::optional<Split> split_of(const DataFrame& obs, const SplitChoice& choice) {
+  if (!choice.file.empty() && !choice.spec.empty()) fail("give either a split file or a split kind, not both");
+  if (!choice.file.empty()) return Split::from_json(read_json_file(choice.file));
+  if (choice.spec.empty()) return std::nullopt;
+  SplitOptions options = parse_split_spec(choice.spec);
+  options.test_fraction = choice.test_fraction;
+  options.stratify = choice.stratify;
+  options.seed = choice.seed;
+  return make_split(obs, options);
+}
+
 Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::string& source) {
   Parts parts;
-  if (!choice.file.empty() && !choice.spec.empty()) fail("give either a split file or a split kind, not both");
-  if (!choice.file.empty()) {
-    parts.split = Split::from_json(read_json_file(choice.file));
-  } else if (!choice.spec.empty()) {
-    SplitOptions options = parse_split_spec(choice.spec);
-    options.test_fraction = choice.test_fraction;
-    options.stratify = choice.stratify;
-    options.seed = choice.seed;
-    parts.split = make_split(obs, options);
-  }
+  parts.split = split_of(obs, choice);
   if (parts.split) {
     parts.train = parts.split->rows(obs, "train");
     parts.validation = parts.split->rows(obs, "validation");
@@ -46,6 +48,15 @@ Parts resolve_parts(const DataFrame& obs, const SplitChoice& choice, const std::
     }
   }
   return parts;
+}
+
+std::vector<int64_t> part_rows(const DataFrame& obs, const SplitChoice& choice, Part part, const std::string& source) {
+  const std::optional<Split> split = split_of(obs, choice);
+  if (!split) return all_rows(static_cast<int64_t>(obs.rows()));
+  std::vector<int64_t> rows = split->rows(obs, enum_name(part));
+  const std::string which = choice.file.empty() ? fmt::format("split {}", choice.spec) : choice.file;
+  if (rows.empty()) fail("{}: no selected cell is in the {} part of {}", source, enum_name(part), which);
+  return rows;
 }
 
 

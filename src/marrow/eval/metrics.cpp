@@ -84,4 +84,23 @@ nlohmann::json classification_metrics(const std::vector<std::string>& classes, c
   return j;
 }
 
+double mean_squared_error(const std::vector<double>& predicted, const std::vector<double>& truth) {
+  double s = 0;
+  for (size_t i = 0; i < predicted.size(); ++i) s += (predicted[i] - truth[i]) * (predicted[i] - truth[i]);
+  return s / static_cast<double>(predicted.size());
+}
+
+double pearson_correlation(const std::vector<double>& predicted, const std::vector<double>& truth) {
+  const double n = static_cast<double>(predicted.size());
+  double mp = 0, mt = 0;
+  for (size_t i = 0; i < predicted.size(); ++i) mp += predicted[i], mt += truth[i];
+  mp /= n, mt /= n;
+  double sxy = 0, sxx = 0, syy = 0;
+  for (size_t i = 0; i < predicted.size(); ++i) {
+    sxy += (predicted[i] - mp) * (truth[i] - mt), sxx += (predicted[i] - mp) * (predicted[i] - mp),
+        syy += (truth[i] - mt) * (truth[i] - mt);
+  }
+  return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
+}
+
 }  // namespace marrow::eval

@@ -19,4 +19,9 @@ nlohmann::json classification_metrics(const std::vector<std::string>& classes, c
 // Area under the ROC curve of `score` for positives (ties count one half).
 double auroc(const std::vector<float>& score, const std::vector<uint8_t>& positive);
 
+// Predicted values against the truth (same length, not empty): mean squared error, and Pearson's
+// correlation (0 where either side is constant).
+double mean_squared_error(const std::vector<double>& predicted, const std::vector<double>& truth);
+double pearson_correlation(const std::vector<double>& predicted, const std::vector<double>& truth);
+
 }  // namespace marrow::eval

@@ -1,8 +1,10 @@
 #pragma once
 // A cell encoder, as faiss has one Index: anything that turns cells' raw counts into one vector of
 // a fixed width per cell. The autoencoder, the gene model and the PCA baseline each implement it;
-// `embed`, classifier features, `embedding-metrics`, `impute --compare` and `marrow run` use only
-// this interface, so a new model kind is its own files plus one line in models/encoder_kinds.def.
+// `embed` (and so `marrow run` and `demo`) and `impute --compare` use only this interface; classifier
+// features and `embedding-metrics` read what `embed` wrote (an obsm key) or fit the PCA baseline
+// (PcaEncoder::fit). A new model kind's encoder is its own files plus one line in
+// models/encoder_kinds.def (docs/architecture.md lists what else training a kind needs).
 //
 // load_encoder(path) reads a .marrow file's header and returns the implementation of its kind.
 // An encoder reads the genes it knows from any CellSource (in memory or streamed), matched by name,

@@ -248,16 +248,132 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const BatchLoss& bat
       validation_loss, o, epoch_order);
 }
 
-TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
-                const ValidationLoss& validation_loss, const TrainOptions& o, const EpochOrder& epoch_order) {
-  if (n_train <= 0) fail("no training cells");
-  if (o.epochs <= 0) fail("epochs must be positive, got {}", o.epochs);
-  if (o.batch_size <= 0) fail("batch size must be positive, got {}", o.batch_size);
-  torch::optim::AdamW optimizer(module.parameters(), torch::optim::AdamWOptions(o.learning_rate).weight_decay(o.weight_decay));
+namespace {
+
+// The training rows of one epoch in visiting order: the caller's order (streamed data) or a seeded
+// shuffle.
+std::vector<int64_t> epoch_rows(const EpochOrder& epoch_order, uint64_t epoch_seed, int64_t n_train) {
+  if (epoch_order) {
+    std::vector<int64_t> order = epoch_order(epoch_seed);
+    if (static_cast<int64_t>(order.size()) != n_train)
+      fail("internal: the epoch order has {} rows for {} training cells", order.size(), n_train);
+    return order;
+  }
+  Rng rng(epoch_seed);
+  std::vector<int64_t> order = all_rows(n_train);
+  shuffle(order, rng);
+  return order;
+}
+
+// What one epoch's steps share.
+struct StepContext {
+  torch::nn::Module& module;
+  torch::optim::AdamW& optimizer;
+  GradientAverager& averager;
+  const WeightedBatchLoss& batch_loss;
+  const TrainOptions& o;
+  torch::Device device;
+};
+
+// One optimizer step on `rows` (the global batch; each rank takes its share). Returns the batch's
+// mean loss over all ranks.
+double train_step(StepContext& c, std::vector<int64_t> rows, int epoch, double lr) {
+  if (c.averager.active()) {  // this rank's contiguous share of the global batch
+    auto [begin, end] = rank_share(static_cast<int64_t>(rows.size()), c.averager.rank(), c.averager.world());
+    rows = std::vector<int64_t>(rows.begin() + begin, rows.begin() + end);
+  }
+  // Gradients are released rather than zeroed: backward then hands its buffers over instead of
+  // filling zeros and adding into them.
+  for (auto& p : c.module.parameters()) p.mutable_grad().reset();
+  double value = 0;
+  if (rows.empty()) {
+    value = c.averager.average(0.0, 0.0);
+  } else {
+    WeightedLoss loss;
+    {
+      AutocastGuard autocast(c.o.bf16, c.device);
+      loss = c.batch_loss(rows);
+    }
+    const double local = loss.loss.item<double>();
+    if (!std::isfinite(local)) fail("{}: the loss became {} at epoch {} (learning rate {:g} too high?)", c.o.label, local, epoch, lr);
+    if (c.averager.active()) {
+      (loss.loss * loss.weight).backward();
+      value = c.averager.average(local * loss.weight, loss.weight);
+    } else {
+      loss.loss.backward();
+      value = local;
+    }
+  }
+  fused_adamw_step(c.optimizer);
+  return value;
+}
+
+// One pass over the training rows: the epoch's record without its validation loss.
+EpochRecord train_epoch(StepContext& c, int64_t n_train, int epoch, const EpochOrder& epoch_order, Progress& progress) {
+  const TrainOptions& o = c.o;
   const int64_t steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const auto warmup = static_cast<int64_t>(o.warmup_fraction * static_cast<double>(total_steps));
+  c.module.train();
+  torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+  const std::vector<int64_t> order = epoch_rows(epoch_order, o.seed * 7919ULL + static_cast<uint64_t>(epoch), n_train);
+  progress.begin_epoch(epoch);
+  const auto start = std::chrono::steady_clock::now();
+  double loss_sum = 0;
+  int64_t seen = 0;
+  double lr = o.learning_rate;
+  for (int64_t b = 0; b < steps_per_epoch; ++b) {
+    lr = schedule((epoch - 1) * steps_per_epoch + b, total_steps, warmup, o.learning_rate);
+    set_learning_rate(c.optimizer, lr);
+    std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
+    const int64_t global_rows = static_cast<int64_t>(rows.size());
+    loss_sum += train_step(c, std::move(rows), epoch, lr) * static_cast<double>(global_rows);
+    seen += global_rows;
+    progress.update(seen, loss_sum / static_cast<double>(seen));
+  }
+  EpochRecord record;
+  record.epoch = epoch;
+  record.train_loss = loss_sum / static_cast<double>(seen);
+  record.learning_rate = lr;
+  record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  record.cells_per_second = static_cast<double>(seen) / record.seconds;
+  return record;
+}
 
+double validate(torch::nn::Module& module, const ValidationLoss& validation_loss) {
+  module.eval();
+  torch::NoGradGuard no_grad;
+  const double loss = validation_loss ? validation_loss() : NAN;
+  module.train();
+  return loss;
+}
+
+// Early stopping tracks validation loss where there is one, else the training loss; returns whether
+// this epoch is the best so far.
+bool track_best(Checkpoint& state, const EpochRecord& record, double min_delta) {
+  const double monitored = std::isnan(record.validation_loss) ? record.train_loss : record.validation_loss;
+  if (std::isnan(state.best_validation) || monitored < state.best_validation * (1.0 - min_delta)) {
+    state.best_validation = monitored;
+    state.best_epoch = record.epoch;
+    state.bad_epochs = 0;
+    return true;
+  }
+  ++state.bad_epochs;
+  return false;
+}
+
+void check_training_options(int64_t n_train, const TrainOptions& o) {
+  if (n_train <= 0) fail("no training cells");
+  if (o.epochs <= 0) fail("epochs must be positive, got {}", o.epochs);
+  if (o.batch_size <= 0) fail("batch size must be positive, got {}", o.batch_size);
+}
+
+}  // namespace
+
+TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
+                const ValidationLoss& validation_loss, const TrainOptions& o, const EpochOrder& epoch_order) {
+  check_training_options(n_train, o);
+  torch::optim::AdamW optimizer(module.parameters(), torch::optim::AdamWOptions(o.learning_rate).weight_decay(o.weight_decay));
   const torch::Device device(runtime::check_training_device(o.device, o.bf16));
   module.to(device);
   GradientAverager averager(module, o.distributed.get(), n_train, o.seed);
@@ -276,6 +392,7 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
   TrainResult result;
   result.history = state.history;
   Progress progress(o.label, o.epochs, n_train);
+  StepContext context{module, optimizer, averager, batch_loss, o, device};
   int run_epochs = 0;
   for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
     if (o.patience > 0 && state.bad_epochs >= o.patience) break;
@@ -283,85 +400,10 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
       result.completed = false;
       break;
     }
-    module.train();
-    torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
-    const uint64_t epoch_seed = o.seed * 7919ULL + static_cast<uint64_t>(epoch);
-    std::vector<int64_t> order;
-    if (epoch_order) {
-      order = epoch_order(epoch_seed);
-      if (static_cast<int64_t>(order.size()) != n_train)
-        fail("internal: the epoch order has {} rows for {} training cells", order.size(), n_train);
-    } else {
-      Rng rng(epoch_seed);
-      order = all_rows(n_train);
-      shuffle(order, rng);
-    }
-    progress.begin_epoch(epoch);
-    auto start = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    int64_t seen = 0;
-    double lr = o.learning_rate;
-    for (int64_t b = 0; b < steps_per_epoch; ++b) {
-      int64_t step = (epoch - 1) * steps_per_epoch + b;
-      lr = schedule(step, total_steps, warmup, o.learning_rate);
-      set_learning_rate(optimizer, lr);
-      std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
-      const int64_t global_rows = static_cast<int64_t>(rows.size());
-      if (averager.active()) {  // this rank's contiguous share of the global batch
-        auto [begin, end] = rank_share(global_rows, averager.rank(), averager.world());
-        rows = std::vector<int64_t>(rows.begin() + begin, rows.begin() + end);
-      }
-      // Gradients are released rather than zeroed: backward then hands its buffers over instead of
-      // filling zeros and adding into them.
-      for (auto& p : module.parameters()) p.mutable_grad().reset();
-      double value = 0;
-      if (rows.empty()) {
-        value = averager.average(0.0, 0.0);
-      } else {
-        WeightedLoss loss;
-        {
-          AutocastGuard autocast(o.bf16, device);
-          loss = batch_loss(rows);
-        }
-        double local = loss.loss.item<double>();
-        if (!std::isfinite(local)) fail("{}: the loss became {} at epoch {} (learning rate {:g} too high?)", o.label, local, epoch, lr);
-        if (averager.active()) {
-          (loss.loss * loss.weight).backward();
-          value = averager.average(local * loss.weight, loss.weight);
-        } else {
-          loss.loss.backward();
-          value = local;
-        }
-      }
-      fused_adamw_step(optimizer);
-      loss_sum += value * static_cast<double>(global_rows);
-      seen += global_rows;
-      progress.update(seen, loss_sum / static_cast<double>(seen));
-    }
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    EpochRecord record;
-    record.epoch = epoch;
-    record.train_loss = loss_sum / static_cast<double>(seen);
-    record.learning_rate = lr;
-    record.seconds = seconds;
-    record.cells_per_second = static_cast<double>(seen) / seconds;
-    {
-      module.eval();
-      torch::NoGradGuard no_grad;
-      record.validation_loss = validation_loss ? validation_loss() : NAN;
-      module.train();
-    }
-    progress.end_epoch(record.train_loss, record.validation_loss, seconds);
-    // Early stopping tracks validation loss where there is one, else the training loss.
-    double monitored = std::isnan(record.validation_loss) ? record.train_loss : record.validation_loss;
-    if (std::isnan(state.best_validation) || monitored < state.best_validation * (1.0 - o.min_delta)) {
-      state.best_validation = monitored;
-      state.best_epoch = epoch;
-      state.bad_epochs = 0;
-      best = snapshot(module);
-    } else {
-      ++state.bad_epochs;
-    }
+    EpochRecord record = train_epoch(context, n_train, epoch, epoch_order, progress);
+    record.validation_loss = validate(module, validation_loss);
+    progress.end_epoch(record.train_loss, record.validation_loss, record.seconds);
+    if (track_best(state, record, o.min_delta)) best = snapshot(module);
     state.epoch = epoch;
     state.history.push_back(record);
     result.history.push_back(record);

@@ -230,7 +230,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
 namespace {
 
 // The cells of `o.data`, narrowed to one part of a split when asked.
-AnnData cells_to_evaluate(const ClassifyApplyOptions& o) { return load_split_part(o.data, o.split_file, o.part); }
+AnnData cells_to_evaluate(const ClassifyApplyOptions& o) { return load_part(o.data, o.split, o.part); }
 
 // Metrics of a loaded classifier on the labelled cells of `data`.
 nlohmann::json evaluate_cells(models::SavedClassifier& c, const AnnData& data, const std::string& label, const std::string& source) {

@@ -42,8 +42,8 @@ struct ClassifyApplyOptions {
   std::string model;
   DataSpec data;
   std::string label;        // evaluate: the true labels
-  std::string split_file;   // evaluate: only the cells of this split's `part`
-  std::string part = "test";
+  SplitChoice split;        // evaluate: only the cells of `part` of this split (all cells without one)
+  Part part = Part::Test;
   std::string out;          // predict: output .h5ad
   std::string prefix = "marrow";
 };

@@ -12,6 +12,7 @@
 #include "marrow/core/error.hpp"
 #include "marrow/core/json_util.hpp"
 #include "marrow/data/selection.hpp"
+#include "marrow/eval/metrics.hpp"
 #include "marrow/io/h5ad_writer.hpp"
 #include "marrow/models/classifier.hpp"
 #include "marrow/models/encoder.hpp"
@@ -100,6 +101,23 @@ TokenCorpus in_memory_tokens(const ExceiverPretrainOptions& o) {
   return corpus;
 }
 
+// One pass over the training chunks for the gene value means (each rank its own chunks, summed
+// over ranks).
+template <typename Tokenize>
+std::pair<torch::Tensor, torch::Tensor> streamed_value_means(StreamedTraining& stream, const Tokenize& tokens_of, int64_t n_vocab) {
+  models::GeneValueSums sums(n_vocab);
+  for (size_t k : stream.own_train_chunks()) {
+    const auto& positions = stream.train().chunks().positions[k];
+    sums.add(tokens_of(stream.train().read_positions(positions), stream.train().file_rows(positions)));
+  }
+  if (const auto& sum = stream.sum_over_ranks()) {
+    sum(sums.sum);
+    sum(sums.cells);
+    sum(sums.expressing);
+  }
+  return sums.means();
+}
+
 TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
   if (o.files.size() != 1)
     fail("pretrain exceiver --stream reads one file (got {}); train on several files from memory, or concatenate them first",
@@ -125,18 +143,7 @@ TokenCorpus streamed_tokens(const ExceiverPretrainOptions& o) {
                                 [rows](int64_t i) { return fmt::format("file row {}", rows[i]); });
   };
 
-  // One pass for the gene value means (each rank its own chunks, summed over ranks).
-  models::GeneValueSums sums(n_vocab);
-  for (size_t k : stream->own_train_chunks()) {
-    const auto& positions = stream->train().chunks().positions[k];
-    sums.add(tokens_of(stream->train().read_positions(positions), stream->train().file_rows(positions)));
-  }
-  if (const auto& sum = stream->sum_over_ranks()) {
-    sum(sums.sum);
-    sum(sums.cells);
-    sum(sums.expressing);
-  }
-  corpus.value_means = sums.means();
+  corpus.value_means = streamed_value_means(*stream, tokens_of, n_vocab);
   const std::vector<int32_t> panel = preprocess::panel_of(alignment);
   spdlog::info("{}: {} training and {} validation cells, {} of {} vocabulary genes measured, streamed in chunks of {}", source,
                corpus.n_train, corpus.n_validation, panel.size(), n_vocab, o.streaming.chunk_cells);
@@ -264,6 +271,103 @@ int64_t write_gene_embeddings(const std::string& path, const std::string& out) {
   return n;
 }
 
+namespace {
+
+// Marker genes of each class, by Welch t against the other classes; a gene among several classes'
+// top `top` goes to the class where its t is highest.
+struct MarkerGenes {
+  std::vector<std::vector<preprocess::RankedGene>> ranked;  // per class, every gene by t
+  std::vector<int> class_of_gene;                           // per vocabulary gene: its class or -1
+  std::vector<int64_t> genes;                               // the marker genes (vocabulary order)
+  std::vector<int> type;                                    // and their classes
+};
+
+MarkerGenes marker_genes(const preprocess::TokenCells& cells, const Column& labels, const std::vector<std::string>& classes,
+                         int64_t vocabulary_size, int64_t top) {
+  const int64_t k = static_cast<int64_t>(classes.size());
+  std::vector<int> cls(static_cast<size_t>(cells.n_cells()), -1);
+  for (int64_t i = 0; i < cells.n_cells(); ++i) {
+    auto it = std::find(classes.begin(), classes.end(), labels.text(i));
+    if (!labels.is_missing(i) && it != classes.end()) cls[i] = static_cast<int>(it - classes.begin());
+  }
+  MarkerGenes m;
+  m.ranked = preprocess::rank_markers(cells.values, cls, static_cast<int>(k));
+  m.class_of_gene.assign(static_cast<size_t>(vocabulary_size), -1);
+  std::vector<double> best_t(static_cast<size_t>(vocabulary_size), 0.0);
+  for (int64_t c = 0; c < k; ++c)
+    for (size_t i = 0; i < std::min<size_t>(m.ranked[c].size(), static_cast<size_t>(top)); ++i) {
+      const auto& r = m.ranked[c][i];
+      if (r.t > best_t[r.column]) best_t[r.column] = r.t, m.class_of_gene[r.column] = static_cast<int>(c);
+    }
+  for (size_t g = 0; g < m.class_of_gene.size(); ++g)
+    if (m.class_of_gene[g] >= 0) m.genes.push_back(static_cast<int64_t>(g)), m.type.push_back(m.class_of_gene[g]);
+  return m;
+}
+
+// Each marker's `neighbours` nearest other markers by cosine similarity of their gene embeddings.
+std::vector<std::vector<int64_t>> nearest_markers(const models::LoadedExceiver& e, const std::vector<int64_t>& markers, int64_t neighbours) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = e.model->gene_embeddings().detach().index_select(0, torch::tensor(markers, torch::kLong));
+  w = w / w.norm(2, 1, true).clamp_min(1e-12);
+  torch::Tensor similarity = torch::mm(w, w.t());
+  similarity.fill_diagonal_(-2.0);
+  torch::Tensor nearest = std::get<1>(similarity.topk(neighbours, 1)).contiguous();
+  auto na = nearest.accessor<int64_t, 2>();
+  std::vector<std::vector<int64_t>> out(markers.size());
+  for (size_t i = 0; i < markers.size(); ++i)
+    for (int64_t j = 0; j < neighbours; ++j) out[i].push_back(na[static_cast<int64_t>(i)][j]);
+  return out;
+}
+
+// The share of each marker's neighbours that mark the same class, over all markers and (where
+// per_class is given) per class.
+double same_type_fraction(const std::vector<std::vector<int64_t>>& nearest, const std::vector<int>& type, int64_t classes,
+                          std::vector<double>* per_class) {
+  double all = 0;
+  std::vector<double> class_sum(static_cast<size_t>(classes), 0.0), class_n(static_cast<size_t>(classes), 0.0);
+  for (size_t i = 0; i < nearest.size(); ++i) {
+    double same = 0;
+    for (int64_t j : nearest[i]) same += type[j] == type[i];
+    same /= static_cast<double>(nearest[i].size());
+    all += same, class_sum[type[i]] += same, class_n[type[i]] += 1;
+  }
+  if (per_class)
+    for (int64_t c = 0; c < classes; ++c) per_class->push_back(class_n[c] > 0 ? class_sum[c] / class_n[c] : NAN);
+  return all / static_cast<double>(nearest.size());
+}
+
+// The same fraction under shuffled marker classes: its mean, SD and how often it reached `observed`.
+struct ShuffledAgreement {
+  double mean = 0, sd = 0;
+  int64_t at_or_above = 0;
+};
+
+ShuffledAgreement shuffled_agreement(const std::vector<std::vector<int64_t>>& nearest, std::vector<int> type, int64_t classes,
+                                     double observed, int64_t shuffles, uint64_t seed) {
+  Rng rng(seed);
+  double sum = 0, squares = 0;
+  ShuffledAgreement r;
+  for (int64_t s = 0; s < shuffles; ++s) {
+    shuffle(type, rng);
+    const double a = same_type_fraction(nearest, type, classes, nullptr);
+    sum += a, squares += a * a, r.at_or_above += a >= observed;
+  }
+  r.mean = sum / static_cast<double>(shuffles);
+  r.sd = std::sqrt(std::max(squares / static_cast<double>(shuffles) - r.mean * r.mean, 0.0));
+  return r;
+}
+
+// Classes with at least two labelled cells, in value-count order.
+std::vector<std::string> marker_classes(const Column& labels, const std::string& source, const std::string& label) {
+  std::vector<std::string> classes;
+  for (const auto& [value, count] : labels.value_counts())
+    if (count >= 2) classes.push_back(value);
+  if (classes.size() < 2) fail("{}: '{}' needs at least 2 classes with 2 or more cells", source, label);
+  return classes;
+}
+
+}  // namespace
+
 nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
   if (o.label.empty()) fail("genes --markers-from: --label is required");
   if (o.top < 2 || o.neighbours < 1) fail("genes: --top must be at least 2 and --neighbours at least 1");
@@ -275,237 +379,188 @@ nlohmann::json marker_neighbourhoods(const MarkerOptions& o) {
   std::sort(rows.begin(), rows.end());
   AnnData train = data.select_cells(rows);
   const Column& labels = train.obs.require(o.label);
-  std::vector<std::string> classes;
-  for (const auto& [value, count] : labels.value_counts())
-    if (count >= 2) classes.push_back(value);
-  if (classes.size() < 2) fail("{}: '{}' needs at least 2 classes with 2 or more cells", o.data.path, o.label);
-  preprocess::TokenCells cells = e.tokenize(train);
-  const int64_t n = cells.n_cells(), k = static_cast<int64_t>(classes.size());
-  std::vector<int> cls(static_cast<size_t>(n), -1);
-  for (int64_t i = 0; i < n; ++i) {
-    auto it = std::find(classes.begin(), classes.end(), labels.text(i));
-    if (!labels.is_missing(i) && it != classes.end()) cls[i] = static_cast<int>(it - classes.begin());
-  }
-  // Each class's top genes by Welch t against the rest; a gene shared by several goes to its best class.
-  std::vector<std::vector<preprocess::RankedGene>> ranked = preprocess::rank_markers(cells.values, cls, static_cast<int>(k));
-  const size_t m = static_cast<size_t>(e.vocabulary.size());
-  std::vector<int> marker_class(m, -1);
-  std::vector<double> marker_t(m, 0.0);
-  for (int64_t c = 0; c < k; ++c)
-    for (size_t i = 0; i < std::min<size_t>(ranked[c].size(), static_cast<size_t>(o.top)); ++i) {
-      const auto& r = ranked[c][i];
-      if (r.t > marker_t[r.column]) marker_t[r.column] = r.t, marker_class[r.column] = static_cast<int>(c);
-    }
-  std::vector<int64_t> marker_genes;
-  std::vector<int> marker_type;
-  for (size_t g = 0; g < m; ++g)
-    if (marker_class[g] >= 0) marker_genes.push_back(static_cast<int64_t>(g)), marker_type.push_back(marker_class[g]);
-  const int64_t markers = static_cast<int64_t>(marker_genes.size());
-  if (markers <= o.neighbours) fail("{}: only {} marker genes; lower --neighbours", o.data.path, markers);
-
-  torch::NoGradGuard no_grad;
-  torch::Tensor w = e.model->gene_embeddings().detach().index_select(0, torch::tensor(marker_genes, torch::kLong));
-  w = w / w.norm(2, 1, true).clamp_min(1e-12);
-  torch::Tensor similarity = torch::mm(w, w.t());
-  similarity.fill_diagonal_(-2.0);
-  torch::Tensor nearest = std::get<1>(similarity.topk(o.neighbours, 1)).contiguous();
-  auto na = nearest.accessor<int64_t, 2>();
-  auto agreement = [&](const std::vector<int>& type, std::vector<double>* per_class) {
-    double all = 0;
-    std::vector<double> class_sum(static_cast<size_t>(k), 0.0), class_n(static_cast<size_t>(k), 0.0);
-    for (int64_t i = 0; i < markers; ++i) {
-      double same = 0;
-      for (int64_t j = 0; j < o.neighbours; ++j) same += type[na[i][j]] == type[i];
-      same /= static_cast<double>(o.neighbours);
-      all += same, class_sum[type[i]] += same, class_n[type[i]] += 1;
-    }
-    if (per_class)
-      for (int64_t c = 0; c < k; ++c) per_class->push_back(class_n[c] > 0 ? class_sum[c] / class_n[c] : NAN);
-    return all / static_cast<double>(markers);
-  };
+  const std::vector<std::string> classes = marker_classes(labels, o.data.path, o.label);
+  const int64_t k = static_cast<int64_t>(classes.size());
+  const preprocess::TokenCells cells = e.tokenize(train);
+  const MarkerGenes markers = marker_genes(cells, labels, classes, e.vocabulary.size(), o.top);
+  const int64_t n_markers = static_cast<int64_t>(markers.genes.size());
+  if (n_markers <= o.neighbours) fail("{}: only {} marker genes; lower --neighbours", o.data.path, n_markers);
+  const auto nearest = nearest_markers(e, markers.genes, o.neighbours);
   std::vector<double> per_class;
-  double observed = agreement(marker_type, &per_class);
-  Rng rng(o.split.seed + 99);
-  std::vector<int> shuffled = marker_type;
-  double random_sum = 0, random_sq = 0;
-  int64_t above = 0;
-  for (int64_t s = 0; s < o.shuffles; ++s) {
-    shuffle(shuffled, rng);
-    double a = agreement(shuffled, nullptr);
-    random_sum += a, random_sq += a * a, above += a >= observed;
-  }
-  double random_mean = random_sum / static_cast<double>(o.shuffles);
-  double random_sd = std::sqrt(std::max(random_sq / static_cast<double>(o.shuffles) - random_mean * random_mean, 0.0));
+  const double observed = same_type_fraction(nearest, markers.type, k, &per_class);
+  const ShuffledAgreement random = shuffled_agreement(nearest, markers.type, k, observed, o.shuffles, o.split.seed + 99);
   nlohmann::json classes_json = nlohmann::json::object();
   for (int64_t c = 0; c < k; ++c) {
-    int64_t count = std::count(marker_type.begin(), marker_type.end(), static_cast<int>(c));
+    const int64_t count = std::count(markers.type.begin(), markers.type.end(), static_cast<int>(c));
     std::vector<std::string> examples;
-    for (size_t i = 0; i < ranked[c].size() && examples.size() < 5; ++i)
-      if (marker_class[ranked[c][i].column] == c) examples.push_back(e.vocabulary.genes()[ranked[c][i].column]);
+    for (size_t i = 0; i < markers.ranked[c].size() && examples.size() < 5; ++i)
+      if (markers.class_of_gene[markers.ranked[c][i].column] == c) examples.push_back(e.vocabulary.genes()[markers.ranked[c][i].column]);
     classes_json[classes[c]] = {{"markers", count}, {"same_type_fraction", per_class[c]}, {"top_markers", examples}};
   }
-  return {{"markers", markers},
-          {"neighbours", o.neighbours},
-          {"same_type_fraction", observed},
-          {"random_same_type_fraction", random_mean},
-          {"random_sd", random_sd},
-          {"shuffles", o.shuffles},
-          {"shuffles_at_or_above", above},
-          {"cells", n},
-          {"classes", classes_json}};
+  return {{"markers", n_markers},          {"neighbours", o.neighbours},   {"same_type_fraction", observed},
+          {"random_same_type_fraction", random.mean}, {"random_sd", random.sd}, {"shuffles", o.shuffles},
+          {"shuffles_at_or_above", random.at_or_above}, {"cells", cells.n_cells()}, {"classes", classes_json}};
 }
 
-nlohmann::json impute(const ImputeOptions& o) {
-  if (o.mask_fraction <= 0 || o.mask_fraction >= 1) fail("--mask-fraction must be in (0, 1), got {}", o.mask_fraction);
-  models::LoadedExceiver e = models::load_exceiver(o.model);
-  AnnData data = load_split_part(o.data, o.split_file, o.part);
-  if (o.max_cells > 0) data = data.select_cells(sample_indices(data.n_cells(), o.max_cells, o.seed + 1));
-  AlignOptions align;
-  align.case_insensitive = o.case_insensitive;
-  preprocess::TokenCells cells = e.tokenize(data, align);
-  const int64_t n = cells.n_cells();
+namespace {
 
-  // The same masked entries for the model and both baselines.
-  models::MaskingOptions masking = e.masking;
-  masking.mask_fraction = o.mask_fraction;
-  masking.unexpressed_ratio = 0;
-  Rng rng(o.seed);
+// The cells' expressed values hidden for imputation: per cell the example the model sees, and over
+// all cells, in example order, each hidden entry (cell, vocabulary gene) and its true value.
+struct MaskedValues {
   std::vector<models::CellExample> examples;
-  for (int64_t r = 0; r < n; ++r) examples.push_back(models::make_example(cells, r, masking, rng));
+  std::vector<std::pair<int64_t, int32_t>> entries;
+  std::vector<double> truth;
+};
 
-  // Model predictions, on the log-normalised scale.
-  std::vector<double> truth, predicted, gene_mean_pred, knn_pred;
-  std::vector<std::pair<int64_t, int32_t>> entries;  // (cell, vocabulary gene) of each masked value
+MaskedValues mask_expressed_values(const preprocess::TokenCells& cells, models::MaskingOptions masking, double fraction, uint64_t seed) {
+  masking.mask_fraction = fraction;
+  masking.unexpressed_ratio = 0;  // only measured values can be scored
+  Rng rng(seed);
+  MaskedValues m;
+  for (int64_t r = 0; r < cells.n_cells(); ++r) {
+    m.examples.push_back(models::make_example(cells, r, masking, rng));
+    const models::CellExample& e = m.examples.back();
+    for (size_t k = 0; k < e.query_genes.size(); ++k) {
+      m.entries.emplace_back(r, e.query_genes[k]);
+      m.truth.push_back(e.query_values[k]);
+    }
+  }
+  return m;
+}
+
+// The gene model's prediction of each hidden value, on the log-normalised scale.
+std::vector<double> gene_model_predictions(models::LoadedExceiver& e, const MaskedValues& m) {
   torch::NoGradGuard no_grad;
   const bool counts = count_loss(e.model->options());
+  const int64_t n = static_cast<int64_t>(m.examples.size());
+  std::vector<double> predicted;
   for (int64_t start = 0; start < n; start += 256) {
-    std::vector<models::CellExample> batch(examples.begin() + start, examples.begin() + std::min(n, start + 256));
+    std::vector<models::CellExample> batch(m.examples.begin() + start, m.examples.begin() + std::min(n, start + 256));
     models::TokenBatch b = models::to_batch(batch, false);
     torch::Tensor p = e.model->decode(e.model->encode(b), b.query_genes);
     if (counts) p = torch::log1p(torch::exp(p) * e.target_sum);  // expected share of the library, normalised
     auto pa = p.accessor<float, 2>();
     for (size_t i = 0; i < batch.size(); ++i)
-      for (size_t k = 0; k < batch[i].query_genes.size(); ++k) {
-        truth.push_back(batch[i].query_values[k]);
-        predicted.push_back(pa[static_cast<int64_t>(i)][static_cast<int64_t>(k)]);
-        entries.emplace_back(start + static_cast<int64_t>(i), batch[i].query_genes[k]);
-      }
+      for (size_t k = 0; k < batch[i].query_genes.size(); ++k) predicted.push_back(pa[static_cast<int64_t>(i)][static_cast<int64_t>(k)]);
   }
-  if (entries.empty()) fail("{}: no expressed genes to mask in the selected cells", o.data.path);
-  auto mean_a = e.model->gene_mean.accessor<float, 1>();
-  auto expressed_a = e.model->gene_mean_expressed.accessor<float, 1>();
-  std::vector<double> expressed_mean_pred;
-  for (const auto& [cell, gene] : entries) {
-    gene_mean_pred.push_back(mean_a[gene]);
-    expressed_mean_pred.push_back(expressed_a[gene]);
-  }
+  return predicted;
+}
 
-  // kNN baseline: the cells' visible values (masked entries removed) over the genes they measure,
-  // PCA (50 components), and for each masked entry the mean over the 15 nearest cells that show it.
+// Each hidden entry's gene mean from the model's training cells (over all cells, or over the cells
+// expressing the gene).
+std::vector<double> gene_mean_predictions(const torch::Tensor& gene_mean, const MaskedValues& m) {
+  auto mean_a = gene_mean.accessor<float, 1>();
+  std::vector<double> predicted;
+  for (const auto& entry : m.entries) predicted.push_back(mean_a[entry.second]);
+  return predicted;
+}
+
+// The kNN baseline: the cells' visible values (hidden entries zeroed) over the genes they measure,
+// PCA (50 components), and for each hidden entry the mean over the nearest cells that show it; the
+// fallback where none does.
+std::vector<double> knn_predictions(const preprocess::TokenCells& cells, int64_t n_vocabulary, const MaskedValues& m,
+                                    int64_t neighbours, uint64_t seed, const std::vector<double>& fallback) {
+  const int64_t n = cells.n_cells();
+  const int64_t k_neighbours = std::min<int64_t>(neighbours, n - 1);
+  if (k_neighbours < 1) return fallback;
   std::vector<int32_t> columns;  // vocabulary genes with any value in these cells
-  std::vector<int32_t> column_of(static_cast<size_t>(e.vocabulary.size()), -1);
-  for (int32_t g : cells.values.indices)
-    if (column_of[g] < 0) column_of[g] = 0;
+  std::vector<int32_t> column_of(static_cast<size_t>(n_vocabulary), -1);
+  for (int32_t g : cells.values.indices) column_of[g] = 0;
   for (int32_t g = 0; g < static_cast<int32_t>(column_of.size()); ++g)
     if (column_of[g] == 0) {
       column_of[g] = static_cast<int32_t>(columns.size());
       columns.push_back(g);
     }
-  const int64_t m = static_cast<int64_t>(columns.size());
-  torch::Tensor visible = torch::zeros({n, m}), hidden = torch::zeros({n, m}, torch::kBool);
-  {
-    auto va = visible.accessor<float, 2>();
-    auto ha = hidden.accessor<bool, 2>();
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t k = cells.values.indptr[r]; k < cells.values.indptr[r + 1]; ++k) va[r][column_of[cells.values.indices[k]]] = cells.values.data[k];
-    for (int64_t r = 0; r < n; ++r)
-      for (size_t k = 0; k < examples[r].query_genes.size(); ++k) {
-        int32_t c = column_of[examples[r].query_genes[k]];
-        va[r][c] = 0.0f;
-        ha[r][c] = true;
-      }
+  const int64_t width = static_cast<int64_t>(columns.size());
+  torch::Tensor visible = torch::zeros({n, width}), hidden = torch::zeros({n, width}, torch::kBool);
+  auto va = visible.accessor<float, 2>();
+  auto ha = hidden.accessor<bool, 2>();
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t k = cells.values.indptr[r]; k < cells.values.indptr[r + 1]; ++k) va[r][column_of[cells.values.indices[k]]] = cells.values.data[k];
+  for (const auto& [cell, gene] : m.entries) {
+    va[cell][column_of[gene]] = 0.0f;
+    ha[cell][column_of[gene]] = true;
   }
-  const int64_t k_neighbours = std::min<int64_t>(o.neighbours, n - 1);
-  if (k_neighbours >= 1) {
-    models::PcaProjection pca(m, std::min<int64_t>({50, n - 1, m}));
-    pca->fit(visible, o.seed);
-    torch::Tensor z = pca->forward(visible);
-    torch::Tensor d = torch::cdist(z, z);
-    d.fill_diagonal_(std::numeric_limits<float>::infinity());
-    torch::Tensor nearest = std::get<1>(d.topk(k_neighbours, 1, false));
-    auto na = nearest.accessor<int64_t, 2>();
-    auto va = visible.accessor<float, 2>();
-    auto ha = hidden.accessor<bool, 2>();
-    for (size_t i = 0; i < entries.size(); ++i) {
-      auto [cell, gene] = entries[i];
-      int32_t c = column_of[gene];
-      double sum = 0;
-      int shown = 0;
-      for (int64_t j = 0; j < k_neighbours; ++j) {
-        int64_t other = na[cell][j];
-        if (ha[other][c]) continue;
-        sum += va[other][c];
-        ++shown;
-      }
-      knn_pred.push_back(shown > 0 ? sum / shown : gene_mean_pred[i]);
+  models::PcaProjection pca(width, std::min<int64_t>({50, n - 1, width}));
+  pca->fit(visible, seed);
+  torch::Tensor z = pca->forward(visible);
+  torch::Tensor d = torch::cdist(z, z);
+  d.fill_diagonal_(std::numeric_limits<float>::infinity());
+  torch::Tensor nearest = std::get<1>(d.topk(k_neighbours, 1, false));
+  auto na = nearest.accessor<int64_t, 2>();
+  std::vector<double> predicted;
+  for (size_t i = 0; i < m.entries.size(); ++i) {
+    auto [cell, gene] = m.entries[i];
+    const int32_t c = column_of[gene];
+    double sum = 0;
+    int shown = 0;
+    for (int64_t j = 0; j < k_neighbours; ++j) {
+      const int64_t other = na[cell][j];
+      if (ha[other][c]) continue;
+      sum += va[other][c];
+      ++shown;
     }
-  } else {
-    knn_pred = gene_mean_pred;
+    predicted.push_back(shown > 0 ? sum / shown : fallback[i]);
   }
+  return predicted;
+}
 
-  nlohmann::json comparison;
-  if (!o.compare.empty()) {
-    std::vector<std::vector<std::string>> masked(static_cast<size_t>(n));
-    for (int64_t r = 0; r < n; ++r)
-      for (int32_t g : examples[r].query_genes) masked[r].push_back(e.vocabulary.genes()[g]);
-    std::vector<std::vector<double>> ae =
-        models::load_encoder(o.compare)->impute_masked(data, masked, cells.library, e.target_sum);
-    std::vector<double> ae_pred;
-    int64_t covered = 0;
-    for (int64_t r = 0; r < n; ++r)
-      for (size_t k = 0; k < ae[r].size(); ++k) {
-        bool known = std::isfinite(ae[r][k]);
-        covered += known;
-        ae_pred.push_back(known ? ae[r][k] : gene_mean_pred[ae_pred.size()]);  // unknown genes: the gene mean
-      }
-    comparison = {{"model", o.compare}, {"covered", covered}, {"predictions", ae_pred}};
-  }
-
-  auto mse = [&](const std::vector<double>& p) {
-    double s = 0;
-    for (size_t i = 0; i < p.size(); ++i) s += (p[i] - truth[i]) * (p[i] - truth[i]);
-    return s / static_cast<double>(p.size());
-  };
-  auto pearson = [&](const std::vector<double>& p) {
-    double mp = 0, mt = 0;
-    for (size_t i = 0; i < p.size(); ++i) mp += p[i], mt += truth[i];
-    mp /= static_cast<double>(p.size()), mt /= static_cast<double>(p.size());
-    double sxy = 0, sxx = 0, syy = 0;
-    for (size_t i = 0; i < p.size(); ++i) {
-      sxy += (p[i] - mp) * (truth[i] - mt), sxx += (p[i] - mp) * (p[i] - mp), syy += (truth[i] - mt) * (truth[i] - mt);
+// Another model (an autoencoder, through the encoder interface) imputing the same hidden values;
+// genes it does not know get the fallback. Returns its predictions and how many values it knew.
+std::pair<std::vector<double>, int64_t> encoder_predictions(const std::string& path, const AnnData& data,
+                                                            const models::LoadedExceiver& e, const preprocess::TokenCells& cells,
+                                                            const MaskedValues& m, const std::vector<double>& fallback) {
+  std::vector<std::vector<std::string>> masked(m.examples.size());
+  for (size_t r = 0; r < m.examples.size(); ++r)
+    for (int32_t g : m.examples[r].query_genes) masked[r].push_back(e.vocabulary.genes()[g]);
+  std::vector<std::vector<double>> imputed = models::load_encoder(path)->impute_masked(data, masked, cells.library, e.target_sum);
+  std::vector<double> predicted;
+  int64_t covered = 0;
+  for (const auto& cell : imputed)
+    for (double value : cell) {
+      const bool known = std::isfinite(value);
+      covered += known;
+      predicted.push_back(known ? value : fallback[predicted.size()]);
     }
-    return sxx > 0 && syy > 0 ? sxy / std::sqrt(sxx * syy) : 0.0;
-  };
-  nlohmann::json result = {{"n_cells", n},
-          {"n_masked", static_cast<int64_t>(entries.size())},
-          {"mse", mse(predicted)},
-          {"pearson", pearson(predicted)},
-          {"baseline_gene_mean_mse", mse(gene_mean_pred)},
-          {"baseline_gene_mean_pearson", pearson(gene_mean_pred)},
-          {"baseline_knn_mse", mse(knn_pred)},
-          {"baseline_gene_mean_expressed_mse", mse(expressed_mean_pred)},
-          {"baseline_gene_mean_expressed_pearson", pearson(expressed_mean_pred)},
-          {"baseline_knn_pearson", pearson(knn_pred)},
-          {"mask_fraction", o.mask_fraction},
-          {"seed", o.seed},
-          {"model", o.model}};
-  if (!comparison.is_null()) {
-    std::vector<double> p = comparison["predictions"].get<std::vector<double>>();
-    result["autoencoder"] = {{"model", o.compare},
-                             {"mse", mse(p)},
-                             {"pearson", pearson(p)},
-                             {"masked_values_it_knows", comparison["covered"]}};
-  }
+  return {predicted, covered};
+}
+
+}  // namespace
+
+nlohmann::json impute(const ImputeOptions& o) {
+  if (o.mask_fraction <= 0 || o.mask_fraction >= 1) fail("--mask-fraction must be in (0, 1), got {}", o.mask_fraction);
+  const uint64_t seed = o.split.seed;
+  models::LoadedExceiver e = models::load_exceiver(o.model);
+  AnnData data = load_part(o.data, o.split, o.part);
+  if (o.max_cells > 0) data = data.select_cells(sample_indices(data.n_cells(), o.max_cells, seed + 1));
+  AlignOptions align;
+  align.case_insensitive = o.case_insensitive;
+  const preprocess::TokenCells cells = e.tokenize(data, align);
+  // The same hidden entries for the model and every baseline.
+  const MaskedValues m = mask_expressed_values(cells, e.masking, o.mask_fraction, seed);
+  if (m.entries.empty()) fail("{}: no expressed genes to mask in the selected cells", o.data.path);
+  const std::vector<double> predicted = gene_model_predictions(e, m);
+  const std::vector<double> gene_mean = gene_mean_predictions(e.model->gene_mean, m);
+  const std::vector<double> expressed_mean = gene_mean_predictions(e.model->gene_mean_expressed, m);
+  const std::vector<double> knn = knn_predictions(cells, e.vocabulary.size(), m, o.neighbours, seed, gene_mean);
+  auto mse = [&](const std::vector<double>& p) { return eval::mean_squared_error(p, m.truth); };
+  auto pearson = [&](const std::vector<double>& p) { return eval::pearson_correlation(p, m.truth); };
+  nlohmann::json result = {{"n_cells", cells.n_cells()},
+                            {"n_masked", static_cast<int64_t>(m.entries.size())},
+                            {"mse", mse(predicted)},
+                            {"pearson", pearson(predicted)},
+                            {"baseline_gene_mean_mse", mse(gene_mean)},
+                            {"baseline_gene_mean_pearson", pearson(gene_mean)},
+                            {"baseline_knn_mse", mse(knn)},
+                            {"baseline_gene_mean_expressed_mse", mse(expressed_mean)},
+                            {"baseline_gene_mean_expressed_pearson", pearson(expressed_mean)},
+                            {"baseline_knn_pearson", pearson(knn)},
+                            {"mask_fraction", o.mask_fraction},
+                            {"seed", seed},
+                            {"model", o.model}};
+  if (o.compare.empty()) return result;
+  const auto [other, covered] = encoder_predictions(o.compare, data, e, cells, m, gene_mean);
+  result["autoencoder"] = {{"model", o.compare}, {"mse", mse(other)}, {"pearson", pearson(other)}, {"masked_values_it_knows", covered}};
   return result;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
-// The masked-expression gene model as library calls: `marrow pretrain exceiver`, its branch of
-// `marrow embed`, `marrow genes` and `marrow impute`.
+// The masked-expression gene model as library calls: `marrow pretrain exceiver`, `marrow genes`
+// (embeddings and marker neighbourhoods) and `marrow impute` (embedding goes through the encoder
+// interface: models/encoder.hpp).
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <span>
@@ -58,10 +59,9 @@ nlohmann::json marker_neighbourhoods(const MarkerOptions& options);
 struct ImputeOptions {
   std::string model;
   DataSpec data;
-  std::string split_file;    // evaluate only the cells of this split's `part`
-  std::string part = "test";
+  SplitChoice split;         // evaluate only the cells of `part` of this split (all cells without one);
+  Part part = Part::Test;    // its seed also draws the masks
   double mask_fraction = 0.15;
-  uint64_t seed = 0;
   int64_t max_cells = 0;     // 0: all selected cells; else a seeded sample of this many
   int64_t neighbours = 15;   // kNN baseline
   bool case_insensitive = false;

@@ -237,7 +237,7 @@ HeadRun run_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfi
   z.evaluate.model = train.out;
   z.evaluate.data.path = embedded;
   z.evaluate.label = task.label;
-  z.evaluate.split_file = split_path;
+  z.evaluate.split.file = split_path;
   for (const auto& [group, selection] : task.zeroshot) z.groups.push_back(group + ":" + selection);
   run.entry["zeroshot"] = zeroshot(z);
   for (const auto& [group, _] : task.zeroshot) run.row += zeroshot_cells(task, run.entry["zeroshot"][group]);

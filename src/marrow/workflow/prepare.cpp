@@ -30,12 +30,10 @@ std::vector<int64_t> selected_rows(const DataFrame& obs, const DataSpec& spec) {
   return rows;
 }
 
-AnnData load_split_part(const DataSpec& spec, const std::string& split_file, const std::string& part) {
+AnnData load_part(const DataSpec& spec, const SplitChoice& split, Part part) {
   AnnData data = load_cells(spec);
-  if (split_file.empty()) return data;
-  std::vector<int64_t> rows = Split::from_json(read_json_file(split_file)).rows(data.obs, part);
-  if (rows.empty()) fail("{}: no selected cell is in the {} part of {}", spec.path, part, split_file);
-  return data.select_cells(rows);
+  if (split.file.empty() && split.spec.empty()) return data;
+  return data.select_cells(part_rows(data.obs, split, part, spec.path));
 }
 
 void write_results(const DataSpec& spec, const AnnData& data, const io::H5adAdditions& additions, const std::string& out) {

@@ -18,8 +18,8 @@ namespace marrow::workflow {
 AnnData load_cells(const DataSpec& spec);
 // The rows of obs that spec.cells selects (every row when it is empty), logging how many.
 std::vector<int64_t> selected_rows(const DataFrame& obs, const DataSpec& spec);
-// The same, narrowed to one part (train, validation or test) of a saved split when split_file is set.
-AnnData load_split_part(const DataSpec& spec, const std::string& split_file, const std::string& part);
+// The same, narrowed to one part of the chosen split (all selected cells where it names none).
+AnnData load_part(const DataSpec& spec, const SplitChoice& split, Part part);
 
 // Writes results for the cells `data` holds: a copy of the input .h5ad with the additions when the
 // spec selects every cell of an .h5ad as it is, otherwise a new file of those cells.
