@@ -61,6 +61,7 @@ void add_split_command(CLI::App& app);
 void add_preprocess_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_run_command(CLI::App& app);
+void add_cv_command(CLI::App& app);
 void add_pretrain_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_classify_command(CLI::App& app);

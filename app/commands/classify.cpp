@@ -18,6 +18,7 @@ void print_metrics(const nlohmann::json& m, bool json) {
   std::cout << fmt::format("n {}  accuracy {:.3f}  balanced accuracy {:.3f}  macro F1 {:.3f}", m["n"].get<int64_t>(),
                            m["accuracy"].get<double>(), m["balanced_accuracy"].get<double>(), m["macro_f1"].get<double>());
   if (m.contains("auroc") && !m["auroc"].is_null()) std::cout << fmt::format("  AUROC {:.3f}", m["auroc"].get<double>());
+  if (m.contains("threshold")) std::cout << fmt::format("  threshold {:.3f}", m["threshold"].get<double>());
   std::cout << "\n";
   for (const auto& [name, c] : m["per_class"].items())
     std::cout << fmt::format("  {:<16} precision {:.3f}  recall {:.3f}  F1 {:.3f}  support {:>6}  predicted {:.1f}%\n", name,
@@ -25,7 +26,7 @@ void print_metrics(const nlohmann::json& m, bool json) {
                              c["support"].get<int64_t>(), 100 * m["predicted_fraction"][name].get<double>());
 }
 
-// --embedding: an obsm key, or pca; parsed here into the features type.
+// --embedding: an obsm key, pca or hvg; parsed here into the features type.
 void add_embedding_option(CLI::App& command, models::ClassifierFeatures& features, const std::string& help) {
   command.add_option_function<std::string>(
              "--embedding", [&features](const std::string& text) { features = models::ClassifierFeatures::from_option(text); }, help)
@@ -41,7 +42,7 @@ void add_embedding_metrics_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("embedding-metrics",
                                  "kNN accuracy and k-means adjusted Rand index of a label in an embedding (or the PCA baseline)");
   add_data_options(*cmd, o->data);
-  add_embedding_option(*cmd, o->embedding, "obsm key of the embedding, or pca (the baseline)");
+  add_embedding_option(*cmd, o->embedding, "obsm key of the embedding, or a baseline: pca, hvg (scaled highly variable genes)");
   cmd->add_option("--label", o->label, "obs column")->required();
   cmd->add_option("--neighbours", o->neighbours, "kNN: training cells that vote")->capture_default_str();
   cmd->add_option("--pca-components", o->pca_components, "pca baseline: components")->capture_default_str();
@@ -95,7 +96,8 @@ void add_classify_command(CLI::App& app) {
   t->train.patience = 10;
   auto* train = classify->add_subcommand("train", "Train a classifier; reports metrics on the split's test part");
   add_data_options(*train, t->data);
-  add_embedding_option(*train, t->embedding, "obsm key of the embedding, or pca (the built-in baseline)");
+  add_embedding_option(*train, t->embedding,
+                       "obsm key of the embedding, or a built-in baseline: pca, hvg (scaled highly variable genes)");
   train->add_option("--label", t->label, "obs column to predict")->required();
   add_enum_option(*train, "--head", t->model.head, "Classifier head");
   train->add_option("--tokens", t->model.tokens, "transformer: tokens the embedding is cut into")->capture_default_str();
@@ -106,7 +108,9 @@ void add_classify_command(CLI::App& app) {
   train->add_option("--hidden", t->model.hidden, "mlp hidden widths")->capture_default_str()->delimiter(',');
   train->add_option("--dropout", t->model.dropout, "mlp dropout")->capture_default_str();
   train->add_option("--pca-components", t->pca_components, "pca baseline: components")->capture_default_str();
-  train->add_option("--pca-genes", t->pca_genes, "pca baseline: highly variable genes")->capture_default_str();
+  train->add_option("--pca-genes", t->pca_genes, "pca and hvg baselines: highly variable genes")->capture_default_str();
+  add_enum_option(*train, "--threshold-rule", t->threshold_rule,
+                  "Two classes: decision threshold chosen on the validation part (none: 0.5)");
   train->add_flag("!--unbalanced", t->balanced, "Do not weight classes by inverse frequency");
   train->add_option("--label-fraction", t->label_fraction, "Train on this seeded, stratified share of the training cells")
       ->capture_default_str();

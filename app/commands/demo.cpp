@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "marrow/core/json_util.hpp"
+#include "marrow/workflow/cv.hpp"
 #include "marrow/workflow/demo.hpp"
 #include "marrow/workflow/pipeline.hpp"
 
@@ -34,6 +35,21 @@ void add_run_command(CLI::App& app) {
     if (!out->empty()) config.out = *out;
     std::string report = workflow::run_pipeline(config);
     std::cout << "marrow run finished. Outputs in " << config.out << "/; report: " << report << "\n";
+  });
+}
+
+void add_cv_command(CLI::App& app) {
+  auto config_path = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>();
+  auto* cmd = app.add_subcommand("cv", "Cross-validate a pipeline config over whole patients, with the baselines beside it");
+  cmd->add_option("config", *config_path, "Pipeline config (JSON, as for marrow run, with an optional \"cv\" object)")->required();
+  cmd->add_option("--out,-o", *out, "Output directory (overrides the config's); a killed run resumes from its finished folds");
+  cmd->callback([config_path, out] {
+    workflow::CvConfig config = workflow::parse_cv_config(read_json_file(*config_path), *config_path);
+    if (!out->empty()) config.pipeline.out = *out;
+    nlohmann::json results = workflow::run_cv(config);
+    std::cout << "marrow cv finished: " << results["folds"].size() << " folds. Outputs in " << config.pipeline.out
+              << "/; results.json, results.md\n";
   });
 }
 

@@ -33,11 +33,7 @@ struct GroupDraw {
 // stratum with two or more groups holds out at least one and keeps at least one for training.
 GroupDraw draw_groups(const std::vector<int64_t>& rows, const Column& column, double fraction, Rng& rng,
                       const std::vector<std::string>& fixed, const Column* strata) {
-  std::map<std::string, std::vector<int64_t>> members;
-  for (int64_t r : rows) {
-    if (column.is_missing(r)) continue;
-    members[column.text(r)].push_back(r);
-  }
+  const GroupMembers members = group_members(rows, column);
   if (members.size() < 2) fail("split by group '{}' needs at least 2 groups, found {}", column.name, members.size());
   GroupDraw out;
   std::unordered_set<std::string> chosen;
@@ -48,18 +44,7 @@ GroupDraw draw_groups(const std::vector<int64_t>& rows, const Column& column, do
       out.groups.push_back(g);
     }
   } else {
-    // stratum -> its groups (a group's stratum is the most common value among its cells)
-    std::map<std::string, std::vector<std::string>> by_stratum;
-    for (const auto& [g, cells] : members) {
-      std::string stratum;
-      if (strata) {
-        std::map<std::string, int64_t> counts;
-        for (int64_t r : cells) ++counts[strata->text(r)];
-        stratum = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
-      }
-      by_stratum[stratum].push_back(g);
-    }
-    for (auto& [stratum, groups] : by_stratum) {
+    for (auto& [stratum, groups] : groups_by_stratum(members, strata)) {
       if (groups.size() < 2) continue;  // a lone group of its kind stays in training
       shuffle(groups, rng);
       auto n = static_cast<size_t>(std::llround(fraction * static_cast<double>(groups.size())));
@@ -88,6 +73,27 @@ GroupDraw draw_groups(const std::vector<int64_t>& rows, const Column& column, do
 }
 
 }  // namespace
+
+GroupMembers group_members(const std::vector<int64_t>& rows, const Column& column) {
+  GroupMembers members;
+  for (int64_t r : rows)
+    if (!column.is_missing(r)) members[column.text(r)].push_back(r);
+  return members;
+}
+
+std::map<std::string, std::vector<std::string>> groups_by_stratum(const GroupMembers& members, const Column* strata) {
+  std::map<std::string, std::vector<std::string>> by_stratum;
+  for (const auto& [g, cells] : members) {
+    std::string stratum;
+    if (strata) {
+      std::map<std::string, int64_t> counts;
+      for (int64_t r : cells) ++counts[strata->text(r)];
+      stratum = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+    }
+    by_stratum[stratum].push_back(g);
+  }
+  return by_stratum;
+}
 
 SplitOptions parse_split_spec(const std::string& spec) {
   SplitOptions options;

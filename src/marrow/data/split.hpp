@@ -8,6 +8,7 @@
 // Parts are stored as cell names, so a saved split applies to the same file after any subsetting.
 #include <array>
 #include <cstdint>
+#include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <utility>
@@ -55,5 +56,12 @@ struct Split {
 };
 
 Split make_split(const DataFrame& obs, const SplitOptions& options);
+
+// The rows of each group (value of `column`) among `rows`; rows with no value are left out.
+using GroupMembers = std::map<std::string, std::vector<int64_t>>;
+GroupMembers group_members(const std::vector<int64_t>& rows, const Column& column);
+// The groups of each stratum, in name order: a group's stratum is the most common value of `strata`
+// among its cells; one stratum ("") without strata.
+std::map<std::string, std::vector<std::string>> groups_by_stratum(const GroupMembers& members, const Column* strata);
 
 }  // namespace marrow

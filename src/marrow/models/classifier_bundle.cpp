@@ -70,6 +70,11 @@ Prediction predict(ClassifierBundle& bundle, const torch::Tensor& features) {
   return p;
 }
 
+void apply_threshold(Prediction& p, double threshold) {
+  if (p.probabilities.size() != 2 * p.predicted.size()) return;
+  for (size_t i = 0; i < p.predicted.size(); ++i) p.predicted[i] = p.probabilities[2 * i + 1] >= threshold ? 1 : 0;
+}
+
 SavedClassifier SavedClassifier::load(const std::string& path) {
   SavedClassifier c;
   c.header_ = read_model_header(path, kClassifierKind);
@@ -87,6 +92,7 @@ SavedClassifier SavedClassifier::load(const std::string& path) {
         pca_genes = static_cast<int64_t>(preprocessor->output_genes().size());
         pca_components = features.at("components");
         break;
+      case FeatureKind::Hvg: c.hvg_ = preprocess::Preprocessor::from_json(features.at("preprocessing")); break;
       case FeatureKind::GeneModel:
         c.gene_model_input_ = TokenInput::from_meta(features.at("exceiver"), path);
         gene_model = ExceiverOptions::from_json(features.at("exceiver").at("model"));
@@ -94,6 +100,7 @@ SavedClassifier SavedClassifier::load(const std::string& path) {
       case FeatureKind::Embedding: break;
     }
     c.bundle_ = ClassifierBundle(ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, gene_model);
+    if (meta.contains("threshold") && !meta["threshold"].is_null()) c.threshold_ = meta["threshold"].get<double>();
   } catch (const nlohmann::json::exception& e) {
     fail("{}: classifier metadata is incomplete: {}", path, e.what());
   }
@@ -108,11 +115,16 @@ torch::Tensor SavedClassifier::features(const AnnData& data) {
       bundle_->eval();
       return gene_model_features_in_batches(bundle_, token_features(data, *gene_model_input_));
     case FeatureKind::Pca: return pca_->project(pca_->expression(data));
+    case FeatureKind::Hvg: return scaled_expression(*hvg_, data);
     case FeatureKind::Embedding: break;
   }
   return embedding_features(data, features_.obsm_key);
 }
 
-Prediction SavedClassifier::predict(const AnnData& data) { return models::predict(bundle_, features(data)); }
+Prediction SavedClassifier::predict(const AnnData& data) {
+  Prediction p = models::predict(bundle_, features(data));
+  if (threshold_) apply_threshold(p, *threshold_);
+  return p;
+}
 
 }  // namespace marrow::models

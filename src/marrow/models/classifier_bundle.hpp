@@ -64,6 +64,9 @@ struct Prediction {
 };
 // Class probabilities (softmax) and the most probable class of each row of `features`.
 Prediction predict(ClassifierBundle& bundle, const torch::Tensor& features);
+// Two classes: a cell is the second class where its probability reaches `threshold` (a threshold
+// chosen on validation cells, eval::choose_threshold); more classes: unchanged.
+void apply_threshold(Prediction& p, double threshold);
 
 // A classifier file, loaded.
 class SavedClassifier {
@@ -72,8 +75,11 @@ class SavedClassifier {
 
   const std::vector<std::string>& classes() const { return classes_; }
   const ModelHeader& header() const { return header_; }
+  // The stored decision threshold of a binary classifier (absent: the most probable class).
+  std::optional<double> threshold() const { return threshold_; }
   // The features the head reads, of every cell of `data`, made as at training time.
   torch::Tensor features(const AnnData& data);
+  // Probabilities and calls (at the stored threshold, if any).
   Prediction predict(const AnnData& data);
 
  private:
@@ -81,7 +87,9 @@ class SavedClassifier {
   ClassifierBundle bundle_{nullptr};
   std::vector<std::string> classes_;
   ClassifierFeatures features_;
-  std::unique_ptr<PcaEncoder> pca_;                // the baseline's preprocessing and projection
+  std::unique_ptr<PcaEncoder> pca_;                // the PCA baseline's preprocessing and projection
+  std::optional<preprocess::Preprocessor> hvg_;    // the highly-variable-genes baseline's preprocessing
+  std::optional<double> threshold_;
   std::optional<TokenInput> gene_model_input_;     // how a fine-tuned gene model reads cells
 };
 

@@ -4,11 +4,13 @@ namespace marrow::models {
 
 namespace {
 constexpr const char* kPcaName = "pca";
+constexpr const char* kHvgName = "hvg";
 constexpr const char* kGeneModelName = "exceiver";
 }  // namespace
 
 ClassifierFeatures ClassifierFeatures::from_option(const std::string& text) {
   if (text == kPcaName) return {FeatureKind::Pca, ""};
+  if (text == kHvgName) return {FeatureKind::Hvg, ""};
   return {FeatureKind::Embedding, text};
 }
 
@@ -20,6 +22,7 @@ ClassifierFeatures ClassifierFeatures::from_stored(const std::string& text) {
 std::string ClassifierFeatures::name() const {
   switch (kind) {
     case FeatureKind::Pca: return kPcaName;
+    case FeatureKind::Hvg: return kHvgName;
     case FeatureKind::GeneModel: return kGeneModelName;
     case FeatureKind::Embedding: break;
   }
@@ -29,6 +32,7 @@ std::string ClassifierFeatures::name() const {
 std::string ClassifierFeatures::describe() const {
   switch (kind) {
     case FeatureKind::Pca: return "the PCA baseline";
+    case FeatureKind::Hvg: return "the scaled highly variable genes baseline";
     case FeatureKind::GeneModel: return "the fine-tuned gene model";
     case FeatureKind::Embedding: break;
   }

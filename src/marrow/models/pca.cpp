@@ -75,11 +75,13 @@ std::unique_ptr<PcaEncoder> PcaEncoder::fit(const AnnData& train, int64_t genes,
   return encoder;
 }
 
-torch::Tensor PcaEncoder::expression(const AnnData& data) const {
-  torch::Tensor x = dense_all_rows(preprocessor_.transform(data));
-  preprocessor_.scale_rows(x.data_ptr<float>(), x.size(0));
+torch::Tensor scaled_expression(const preprocess::Preprocessor& preprocessor, const AnnData& data) {
+  torch::Tensor x = dense_all_rows(preprocessor.transform(data));
+  preprocessor.scale_rows(x.data_ptr<float>(), x.size(0));
   return x;
 }
+
+torch::Tensor PcaEncoder::expression(const AnnData& data) const { return scaled_expression(preprocessor_, data); }
 
 torch::Tensor PcaEncoder::project(const torch::Tensor& expression) const {
   torch::NoGradGuard no_grad;

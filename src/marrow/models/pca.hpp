@@ -57,5 +57,8 @@ class PcaEncoder final : public CellEncoder {
 
 // The baseline's preprocessing: log-normalise, the `genes` most variable genes (seurat_v3), scale.
 preprocess::Preprocessor fit_baseline_preprocessing(const AnnData& train, int64_t genes);
+// What that preprocessing makes of every cell of `data`: scaled log-normalised expression [cells, genes]
+// (the PCA baseline's input; the features of the highly-variable-genes baseline).
+torch::Tensor scaled_expression(const preprocess::Preprocessor& preprocessor, const AnnData& data);
 
 }  // namespace marrow::models

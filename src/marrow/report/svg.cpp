@@ -186,4 +186,47 @@ std::string scatter_svg(const std::string& title, const std::vector<float>& xy, 
   return out + "</svg>\n";
 }
 
+std::string strip_chart_svg(const std::string& title, const std::string& y_label, const std::vector<std::string>& categories,
+                            const std::vector<std::vector<double>>& values) {
+  const double column = 90, left = 70, top = 36, plot_h = 280, bottom = 90;
+  const double plot_w = column * static_cast<double>(std::max<size_t>(categories.size(), 1));
+  double y_lo = std::numeric_limits<double>::infinity(), y_hi = -y_lo;
+  for (const auto& v : values)
+    for (double y : v)
+      if (std::isfinite(y)) y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+  std::string out = header(left + plot_w + 20, top + plot_h + bottom, title);
+  if (!std::isfinite(y_lo)) return out + "<text x=\"100\" y=\"100\">no data</text>\n</svg>\n";
+  if (y_hi == y_lo) y_hi = y_lo + std::max(1e-6, std::fabs(y_lo) * 0.1);
+  const double pad = (y_hi - y_lo) * 0.08;
+  y_lo -= pad, y_hi += pad;
+  auto py = [&](double y) { return top + (1 - (y - y_lo) / (y_hi - y_lo)) * plot_h; };
+  out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n", left, top, plot_w, plot_h);
+  for (double t : nice_ticks(y_lo, y_hi, 5))
+    out += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>\n"
+        "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
+        left, py(t), left + plot_w, left - 6, py(t) + 4, tick_label(t));
+  out += fmt::format("<text transform=\"translate(16 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n", top + plot_h / 2,
+                     escape(y_label));
+  for (size_t c = 0; c < categories.size(); ++c) {
+    const double centre = left + column * (static_cast<double>(c) + 0.5);
+    const char* colour = kPalette[c % kPaletteSize];
+    double sum = 0;
+    int n = 0;
+    const std::vector<double>& v = c < values.size() ? values[c] : std::vector<double>{};
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isfinite(v[i])) continue;
+      const double offset = v.size() > 1 ? (static_cast<double>(i) / static_cast<double>(v.size() - 1) - 0.5) * column * 0.5 : 0;
+      out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\" fill-opacity=\"0.8\"/>\n", centre + offset, py(v[i]), colour);
+      sum += v[i], ++n;
+    }
+    if (n > 0)
+      out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#222\" stroke-width=\"2\"/>\n",
+                         centre - column * 0.35, py(sum / n), centre + column * 0.35, py(sum / n));
+    out += fmt::format("<text transform=\"translate({:.1f} {}) rotate(35)\" text-anchor=\"start\">{}</text>\n", centre - 10,
+                       top + plot_h + 14, escape(categories[c]));
+  }
+  return out + "</svg>\n";
+}
+
 }  // namespace marrow::report

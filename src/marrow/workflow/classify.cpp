@@ -95,6 +95,19 @@ Setup baseline_setup(const ClassifyTrainOptions& o, const LabelledCells& c, mode
   return s;
 }
 
+// The highly-variable-genes baseline: its preprocessing fitted on the training part's cells, the
+// scaled genes as features.
+Setup hvg_setup(const ClassifyTrainOptions& o, const LabelledCells& c, models::ClassifierOptions model) {
+  if (c.unsupervised_fit.size() < 2) fail("{}: too few training cells ({}) for the HVG baseline", o.data.path, c.unsupervised_fit.size());
+  preprocess::Preprocessor preprocessor = models::fit_baseline_preprocessing(c.data.select_cells(c.unsupervised_fit), o.pca_genes);
+  torch::Tensor features = models::scaled_expression(preprocessor, c.data);
+  model.input_dim = features.size(1);
+  torch::manual_seed(o.train.seed);
+  spdlog::info("baseline features: {} highly variable genes, scaled, fitted on {} training cells", features.size(1),
+               c.unsupervised_fit.size());
+  return {model, ClassifierBundle(model, 0, 0), features, {}, {{"embedding", o.embedding.name()}, {"preprocessing", preprocessor.to_json()}}};
+}
+
 Setup embedding_setup(const ClassifyTrainOptions& o, const LabelledCells& c, models::ClassifierOptions model) {
   torch::manual_seed(o.train.seed);
   torch::Tensor features = models::embedding_features(c.data, o.embedding.obsm_key);
@@ -131,6 +144,7 @@ Setup classifier_setup(const ClassifyTrainOptions& o, const LabelledCells& c) {
   model.n_classes = static_cast<int64_t>(c.classes.size());
   Setup s = !o.finetune_model.empty()             ? finetune_setup(o, c, model)
             : o.embedding.kind == FeatureKind::Pca ? baseline_setup(o, c, model)
+            : o.embedding.kind == FeatureKind::Hvg ? hvg_setup(o, c, model)
                                                    : embedding_setup(o, c, model);
   s.bundle->classifier->fit_standardisation(models::take_rows(s.features, c.parts.train));
   s.bundle->classifier->set_training_cells(models::take_rows(s.features, c.parts.train));  // gcn: the graph new cells join
@@ -177,27 +191,66 @@ train::TrainResult train_classifier(Setup& s, const LabelledCells& c, const Clas
   return result;
 }
 
-// Metrics on the split's test part (on the training cells, marked so, when there is none).
-nlohmann::json test_metrics(Setup& s, const LabelledCells& c) {
-  const std::vector<int64_t>& test = c.parts.test.empty() ? c.parts.train : c.parts.test;
-  if (s.finetune()) {
-    s.bundle->eval();
-    s.features = models::gene_model_features_in_batches(s.bundle, *s.tokens);
+// Every cell's features as the trained model makes them (fine-tuning changed the gene model's).
+void refresh_features(Setup& s) {
+  if (!s.finetune()) return;
+  s.bundle->eval();
+  s.features = models::gene_model_features_in_batches(s.bundle, *s.tokens);
+}
+
+// A binary classifier's decision threshold, chosen by the rule on the validation part's cells.
+struct Threshold {
+  std::optional<double> value;  // absent for more than two classes
+  std::string chosen_on;
+  nlohmann::json to_json(eval::ThresholdRule rule) const {
+    if (!value) return nullptr;
+    return {{"value", *value}, {"rule", rule}, {"chosen_on", chosen_on}};
   }
+};
+
+Threshold choose_threshold(Setup& s, const LabelledCells& c, eval::ThresholdRule rule) {
+  if (c.classes.size() != 2) return {};
+  std::vector<int64_t> rows;
+  for (int64_t r : c.parts.validation)
+    if (c.y[r] >= 0) rows.push_back(r);
+  if (rows.empty() || rule == eval::ThresholdRule::None)
+    return {0.5, rule == eval::ThresholdRule::None ? "none (rule none)" : "none (no validation part): 0.5"};
+  models::Prediction p = models::predict(s.bundle, models::take_rows(s.features, rows));
+  std::vector<float> score;
+  std::vector<uint8_t> positive;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    score.push_back(p.probabilities[2 * i + 1]);
+    positive.push_back(c.y[rows[i]] == 1);
+  }
+  const double t = eval::choose_threshold(score, positive, rule);
+  spdlog::info("decision threshold for '{}': {:.3f} ({} on {} validation cells)", c.classes[1], t, enum_name(rule), rows.size());
+  return {t, fmt::format("validation part ({} cells)", rows.size())};
+}
+
+// Metrics on the split's test part (on the training cells, marked so, when there is none), at the threshold.
+nlohmann::json test_metrics(Setup& s, const LabelledCells& c, const Threshold& threshold) {
+  const std::vector<int64_t>& test = c.parts.test.empty() ? c.parts.train : c.parts.test;
   models::Prediction p = models::predict(s.bundle, models::take_rows(s.features, test));
+  if (threshold.value) models::apply_threshold(p, *threshold.value);
   std::vector<int> truth;
   for (int64_t r : test) truth.push_back(c.y[r]);
   nlohmann::json metrics = eval::classification_metrics(c.classes, truth, p.predicted, p.probabilities);
+  if (threshold.value) metrics["threshold"] = *threshold.value;
   metrics["evaluated_on"] = c.parts.test.empty() ? "training cells (no test part)" : "test part of the split";
   return metrics;
 }
 
 }  // namespace
 
-DenseMatrix baseline_pca_embedding(const AnnData& data, const std::vector<int64_t>& fit_rows, int64_t genes, int64_t components,
-                                   uint64_t seed) {
-  auto pca = models::PcaEncoder::fit(data.select_cells(fit_rows), genes, components, seed);
-  torch::Tensor z = pca->project(pca->expression(data)).contiguous();
+DenseMatrix baseline_embedding(const AnnData& data, const std::vector<int64_t>& fit_rows, FeatureKind kind, int64_t genes,
+                               int64_t components, uint64_t seed) {
+  torch::Tensor z;
+  if (kind == FeatureKind::Hvg) {
+    z = models::scaled_expression(models::fit_baseline_preprocessing(data.select_cells(fit_rows), genes), data).contiguous();
+  } else {
+    auto pca = models::PcaEncoder::fit(data.select_cells(fit_rows), genes, components, seed);
+    z = pca->project(pca->expression(data)).contiguous();
+  }
   return DenseMatrix{z.size(0), z.size(1), std::vector<float>(z.data_ptr<float>(), z.data_ptr<float>() + z.numel())};
 }
 
@@ -212,13 +265,17 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
   if (train_options.label == "train") train_options.label = fmt::format("classify {}", o.model.head);
   const train::TrainResult result = train_classifier(setup, cells, o, train_options);
-  nlohmann::json metrics = test_metrics(setup, cells);
+  refresh_features(setup);
+  const Threshold threshold = choose_threshold(setup, cells, o.threshold_rule);
+  nlohmann::json metrics = test_metrics(setup, cells, threshold);
   const char* command = setup.finetune() ? "finetune" : "classify train";
   nlohmann::json meta = {{"model", setup.model.to_json()},
                          {"classes", cells.classes},
                          {"label", o.label},
                          {"features", setup.features_meta},
                          {"balanced_class_weights", o.balanced},
+                         {"threshold", threshold.value ? nlohmann::json(*threshold.value) : nlohmann::json(nullptr)},
+                         {"decision", threshold.to_json(o.threshold_rule)},
                          {"test_metrics", metrics},
                          {"run", run_metadata(command, o.data.path, o.data.matrix, o.data.cells, o.train, result, cells.parts)}};
   models::save_model(o.out, models::kClassifierKind, meta, *setup.bundle);
@@ -240,6 +297,7 @@ nlohmann::json evaluate_cells(models::SavedClassifier& c, const AnnData& data, c
   models::Prediction p = c.predict(cells);
   std::vector<int> truth = models::class_indices(cells.obs.require(label), c.classes());
   nlohmann::json metrics = eval::classification_metrics(c.classes(), truth, p.predicted, p.probabilities);
+  if (c.threshold()) metrics["threshold"] = *c.threshold();
   auto unseen = std::count(truth.begin(), truth.end(), -1);
   if (unseen > 0) {
     metrics["cells_with_unseen_label"] = unseen;

@@ -1,10 +1,14 @@
 #pragma once
-// Classifiers on cell embeddings (`marrow classify train|evaluate|predict`), and the baseline users
+// Classifiers on cell embeddings (`marrow classify train|evaluate|predict`), and the baselines users
 // reach for first, built in: `--embedding pca` = log-normalise, 3,000 highly variable genes,
-// scale, truncated SVD to 256 dimensions fitted on the training cells, then the chosen head.
+// scale, truncated SVD to 256 dimensions fitted on the training cells, then the chosen head;
+// `--embedding hvg` = the same scaled genes without the SVD (with a linear head: logistic regression).
+// A binary classifier's decision threshold is chosen on the validation part (never the test part),
+// stored in the classifier, and used by evaluate, predict and zeroshot.
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "marrow/eval/metrics.hpp"
 #include "marrow/models/classifier_features.hpp"
 #include "marrow/models/classifier_options.hpp"
 #include "marrow/train/train_options.hpp"
@@ -23,6 +27,8 @@ struct ClassifyTrainOptions {
   models::ClassifierOptions model;
   train::TrainOptions train;
   bool balanced = true;                // class weights n / (k n_c)
+  // Two classes: how the decision threshold is chosen on the validation part (none: 0.5).
+  eval::ThresholdRule threshold_rule = eval::ThresholdRule::BalancedAccuracy;
   // Label budget: train on this share of the training part's cells (a seeded sample, stratified by
   // label, at least one cell per class), as when only a few cells are annotated.
   double label_fraction = 1.0;
@@ -58,10 +64,10 @@ struct ZeroShotOptions {
 };
 nlohmann::json zeroshot(const ZeroShotOptions& options);
 
-// The baseline's embedding of every cell of `data` (raw counts): preprocessing and PCA fitted on
-// fit_rows (3,000 highly variable genes, scaled, `components` principal components).
-DenseMatrix baseline_pca_embedding(const AnnData& data, const std::vector<int64_t>& fit_rows, int64_t genes, int64_t components,
-                                   uint64_t seed);
+// A baseline's features of every cell of `data` (raw counts), fitted on fit_rows: the `genes` most
+// variable genes, scaled, and (kind Pca) their first `components` principal components.
+DenseMatrix baseline_embedding(const AnnData& data, const std::vector<int64_t>& fit_rows, models::FeatureKind kind, int64_t genes,
+                               int64_t components, uint64_t seed);
 
 // `marrow embedding-metrics`: how well an embedding keeps a label without training a classifier.
 struct EmbeddingMetricsOptions {

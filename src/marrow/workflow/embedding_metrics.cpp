@@ -24,8 +24,8 @@ nlohmann::json embedding_metrics(const EmbeddingMetricsOptions& o) {
   train.insert(train.end(), parts.validation.begin(), parts.validation.end());
 
   DenseMatrix x;
-  if (o.embedding.kind == models::FeatureKind::Pca) {
-    x = baseline_pca_embedding(data, train, 3000, o.pca_components, o.split.seed);
+  if (o.embedding.is_baseline()) {
+    x = baseline_embedding(data, train, o.embedding.kind, 3000, o.pca_components, o.split.seed);
   } else {
     auto it = data.obsm.find(o.embedding.obsm_key);
     if (it == data.obsm.end()) fail("{}: no obsm['{}'] (run marrow embed first, or use --embedding pca)", o.data.path, o.embedding.obsm_key);

@@ -42,7 +42,7 @@ std::string positive_f1(const nlohmann::json& m, const std::string& positive) {
 PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string& source) {
   PipelineConfig c;
   try {
-    check_keys(j, {"data", "matrix", "out", "seed", "split", "pretrain", "classify", "tasks"}, source);
+    check_keys(j, {"data", "matrix", "out", "seed", "split", "pretrain", "classify", "tasks", "cv"}, source);
     c.data = j.at("data").get<std::string>();
     c.matrix = j.value("matrix", c.matrix);
     c.out = j.value("out", c.out);
@@ -78,7 +78,12 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
     c.pretrain.patience = pre.value("patience", 5);
     c.pretrain.seed = c.seed;
     const auto& cls = j.value("classify", nlohmann::json::object());
-    check_keys(cls, {"epochs", "batch_size", "learning_rate", "patience", "transformer_width"}, source + ": classify");
+    check_keys(cls, {"epochs", "batch_size", "learning_rate", "patience", "transformer_width", "threshold_rule", "baseline_genes",
+                     "baseline_components"},
+               source + ": classify");
+    c.baseline_genes = cls.value("baseline_genes", c.baseline_genes);
+    c.baseline_components = cls.value("baseline_components", c.baseline_components);
+    c.threshold_rule = cls.value("threshold_rule", c.threshold_rule);
     c.classify.epochs = cls.value("epochs", 100);
     c.classify.batch_size = cls.value("batch_size", int64_t{64});
     c.classify.learning_rate = cls.value("learning_rate", c.classify.learning_rate);
@@ -105,14 +110,6 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
   return c;
 }
 
-namespace {
-
-// The run's output directory, with its figures folder; file(name) is a path inside it.
-struct RunDirectory {
-  std::filesystem::path dir;
-  std::string file(const std::string& name) const { return (dir / name).string(); }
-};
-
 RunDirectory create_run_directory(const std::string& out) {
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
@@ -123,21 +120,7 @@ RunDirectory create_run_directory(const std::string& out) {
   return d;
 }
 
-// 1. One split for every step (the config's, or one made and saved): the test patients never train anything.
-std::string run_split(const PipelineConfig& c, const RunDirectory& d) {
-  if (!c.split.file.empty()) return c.split.file;
-  spdlog::info("[pipeline] split: {}", c.split.spec);
-  DataSpec all;
-  all.path = c.data;
-  all.matrix = c.matrix;
-  Parts parts = resolve_parts(load_cells(all).obs, c.split, c.data);
-  std::string split_path = d.file("split.json");
-  write_json_file(split_path, parts.split->to_json());
-  return split_path;
-}
-
-// 2. The autoencoder, on the training part of the pretraining cells.
-PretrainOptions run_pretraining(const PipelineConfig& c, const RunDirectory& d, const std::string& split_path) {
+PretrainOptions pretrain_step(const PipelineConfig& c, const RunDirectory& d, const std::string& split_path) {
   spdlog::info("[pipeline] pretraining the autoencoder");
   PretrainOptions pretrain;
   pretrain.data.path = c.data;
@@ -155,8 +138,7 @@ PretrainOptions run_pretraining(const PipelineConfig& c, const RunDirectory& d, 
   return pretrain;
 }
 
-// 3. Every cell embedded.
-EmbedOptions run_embedding(const PipelineConfig& c, const RunDirectory& d, const std::string& model) {
+EmbedOptions embed_step(const PipelineConfig& c, const RunDirectory& d, const std::string& model) {
   spdlog::info("[pipeline] embedding every cell");
   EmbedOptions embed_options;
   embed_options.model = model;
@@ -165,6 +147,53 @@ EmbedOptions run_embedding(const PipelineConfig& c, const RunDirectory& d, const
   embed_options.out = d.file("embedded.h5ad");
   embed(embed_options);
   return embed_options;
+}
+
+HeadResult train_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
+                      const std::string& split_path, const models::ClassifierFeatures& features, models::Head head,
+                      const std::string& name) {
+  spdlog::info("[pipeline] {}: {} head on {}", task.name, head, features.describe());
+  ClassifyTrainOptions train;
+  train.data.path = embedded;
+  train.data.cells = task.cells;
+  train.embedding = features;
+  train.label = task.label;
+  train.model.head = head;
+  train.model.width = c.transformer_width;
+  train.split.file = split_path;
+  train.split.validation_fraction = 0.1;
+  train.split.seed = c.seed;
+  train.train = c.classify;
+  train.threshold_rule = c.threshold_rule;
+  train.pca_genes = c.baseline_genes;
+  train.pca_components = c.baseline_components;
+  train.out = d.file(name + ".marrow");
+  train.train.metrics = d.file(name + "_metrics.jsonl");
+  HeadResult result{train.out, train.train.metrics, classify_train(train), nullptr};
+  if (task.zeroshot.empty()) return result;
+  ZeroShotOptions z;
+  z.evaluate.model = train.out;
+  z.evaluate.data.path = embedded;
+  z.evaluate.label = task.label;
+  z.evaluate.split.file = split_path;
+  for (const auto& [group, selection] : task.zeroshot) z.groups.push_back(group + ":" + selection);
+  result.zeroshot = zeroshot(z);
+  return result;
+}
+
+namespace {
+
+// 1. One split for every step (the config's, or one made and saved): the test patients never train anything.
+std::string run_split(const PipelineConfig& c, const RunDirectory& d) {
+  if (!c.split.file.empty()) return c.split.file;
+  spdlog::info("[pipeline] split: {}", c.split.spec);
+  DataSpec all;
+  all.path = c.data;
+  all.matrix = c.matrix;
+  Parts parts = resolve_parts(load_cells(all).obs, c.split, c.data);
+  std::string split_path = d.file("split.json");
+  write_json_file(split_path, parts.split->to_json());
+  return split_path;
 }
 
 // The header of a task's table: one row per head, zero-shot groups as extra columns.
@@ -205,41 +234,22 @@ struct HeadRun {
 
 HeadRun run_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
                  const std::string& split_path, const models::ClassifierFeatures& features, models::Head head) {
-  const bool baseline = features.kind == models::FeatureKind::Pca;
-  spdlog::info("[pipeline] {}: {} head on {}", task.name, head, baseline ? "the PCA baseline" : "the embedding");
-  ClassifyTrainOptions train;
-  train.data.path = embedded;
-  train.data.cells = task.cells;
-  train.embedding = features;
-  train.label = task.label;
-  train.model.head = head;
-  train.model.width = c.transformer_width;
-  train.split.file = split_path;
-  train.split.validation_fraction = 0.1;
-  train.split.seed = c.seed;
-  train.train = c.classify;
+  const bool baseline = features.is_baseline();
   const std::string run_name = fmt::format("{}_{}_{}", task.name, features.name(), head);
   const std::string run_label = fmt::format("{} + {}", baseline ? "PCA baseline" : "autoencoder", head);
-  train.out = d.file(run_name + ".marrow");
-  train.train.metrics = d.file(run_name + "_metrics.jsonl");
-  nlohmann::json metrics = classify_train(train);
+  HeadResult trained = train_head(c, d, task, embedded, split_path, features, head, run_name);
+  const nlohmann::json& metrics = trained.test;
   HeadRun run;
-  run.curve = {run_label, train.train.metrics, "validation_loss"};
+  run.curve = {run_label, trained.metrics_file, "validation_loss"};
   report::write_confusion_matrix(metrics, run_label, d.file("figures/" + run_name + "_confusion.svg"));
   run.confusion = fmt::format("![{0} confusion matrix](figures/{1}_confusion.svg) ", run_label, run_name);
-  run.entry = {{"model", train.out}, {"test", metrics}};
+  run.entry = {{"model", trained.model}, {"test", metrics}};
   run.row = fmt::format("| {} | {} | {} | {} | {} | {}{} |", baseline ? "PCA baseline" : "autoencoder", head,
                         format_metric(metrics, "accuracy"), format_metric(metrics, "balanced_accuracy"),
                         format_metric(metrics, "macro_f1"), task.positive.empty() ? "" : positive_f1(metrics, task.positive) + " | ",
                         format_metric(metrics, "auroc"));
   if (task.zeroshot.empty()) return run;
-  ZeroShotOptions z;
-  z.evaluate.model = train.out;
-  z.evaluate.data.path = embedded;
-  z.evaluate.label = task.label;
-  z.evaluate.split.file = split_path;
-  for (const auto& [group, selection] : task.zeroshot) z.groups.push_back(group + ":" + selection);
-  run.entry["zeroshot"] = zeroshot(z);
+  run.entry["zeroshot"] = trained.zeroshot;
   for (const auto& [group, _] : task.zeroshot) run.row += zeroshot_cells(task, run.entry["zeroshot"][group]);
   return run;
 }
@@ -279,8 +289,8 @@ std::string run_task(const PipelineConfig& c, const RunDirectory& d, const TaskC
 std::string run_pipeline(const PipelineConfig& c) {
   const RunDirectory d = create_run_directory(c.out);
   const std::string split_path = run_split(c, d);
-  const PretrainOptions pretrain = run_pretraining(c, d, split_path);
-  const EmbedOptions embedded = run_embedding(c, d, pretrain.out);
+  const PretrainOptions pretrain = pretrain_step(c, d, split_path);
+  const EmbedOptions embedded = embed_step(c, d, pretrain.out);
   nlohmann::json results = {{"data", c.data}, {"split", split_path}, {"autoencoder", pretrain.out}, {"tasks", nlohmann::json::object()}};
   std::string report = fmt::format("# marrow run\n\nData: `{}`; split: `{}`; autoencoder: `{}`.\n"
                                    "Every figure is on the test part of the split (held-out cells or patients).\n\n",
