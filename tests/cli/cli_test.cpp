@@ -178,3 +178,30 @@ TEST(CliBadInput, EmbeddingMetricsNeedTwoClasses) {
 
 }  // namespace
 }  // namespace marrow
+
+namespace marrow {
+namespace {
+
+// Output that is not a terminal (this pipe, CI logs, notebooks) gets an epoch line at every tenth of
+// the run and the last one, not one per epoch; --verbose keeps every epoch.
+TEST(Cli, PipedTrainingPrintsAboutTenEpochLines) {
+  test::TempDir dir;
+  ASSERT_EQ(test::run_marrow("-q simulate --cells 200 --genes 100 --seed 2 --out " + (dir / "sim.h5ad")).exit_code, 0);
+  auto epoch_lines = [](const std::string& output) {
+    int n = 0;
+    for (size_t at = output.find("pretrain ae epoch "); at != std::string::npos; at = output.find("pretrain ae epoch ", at + 1)) ++n;
+    return n;
+  };
+  const std::string args = "pretrain ae --data " + (dir / "sim.h5ad") + " --latent 4 --hidden 16 --epochs 40 --patience 100 --out ";
+  const auto piped = test::run_marrow(args + (dir / "a.marrow"));
+  ASSERT_EQ(piped.exit_code, 0) << piped.output;
+  EXPECT_GE(epoch_lines(piped.output), 10);
+  EXPECT_LE(epoch_lines(piped.output), 12) << piped.output;
+  EXPECT_NE(piped.output.find("epoch 40/40"), std::string::npos);
+  const auto verbose = test::run_marrow("--verbose " + args + (dir / "b.marrow"));
+  ASSERT_EQ(verbose.exit_code, 0) << verbose.output;
+  EXPECT_EQ(epoch_lines(verbose.output), 40);
+}
+
+}  // namespace
+}  // namespace marrow

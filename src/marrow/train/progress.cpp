@@ -17,7 +17,16 @@ std::string format_duration(double seconds) {
 Progress::Progress(std::string label, int total_epochs, int64_t cells_per_epoch)
     : label_(std::move(label)), total_epochs_(total_epochs), cells_per_epoch_(cells_per_epoch),
       terminal_(isatty(STDERR_FILENO) && spdlog::get_level() <= spdlog::level::info) {
-  run_start_ = std::chrono::steady_clock::now();
+  run_start_ = last_line_ = std::chrono::steady_clock::now();
+}
+
+bool Progress::epoch_line_due() {
+  const auto now = std::chrono::steady_clock::now();
+  const int tenth = total_epochs_ > 0 ? epoch_ * 10 / total_epochs_ : 10;
+  const bool due = terminal_ || spdlog::get_level() <= spdlog::level::debug || tenth > last_tenth_ ||
+                   epoch_ >= total_epochs_ || now - last_line_ >= std::chrono::seconds(30);
+  if (due) last_tenth_ = tenth, last_line_ = now;
+  return due;
 }
 
 void Progress::begin_epoch(int epoch) {
@@ -47,6 +56,7 @@ void Progress::end_epoch(double train_loss, double validation_loss, double secon
   double rate = seconds > 0 ? cells_per_epoch_ / seconds : 0;
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
   double eta = epoch_ > 0 ? total / epoch_ * (total_epochs_ - epoch_) : 0;
+  if (!epoch_line_due()) return;
   std::string validation = std::isnan(validation_loss) ? "" : fmt::format("  validation {:.4f}", validation_loss);
   spdlog::info("{} epoch {}/{}  loss {:.4f}{}  {:.0f} cells/s  {}  (left at most {})", label_, epoch_, total_epochs_,
                train_loss, validation, rate, format_duration(seconds), format_duration(eta));

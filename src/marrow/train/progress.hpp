@@ -1,6 +1,7 @@
 #pragma once
-// Training progress for people: a live bar on a terminal (epoch, loss, cells/s, time left), plain
-// log lines otherwise (pipes, CI, files).
+// Training progress for people: a live bar on a terminal (epoch, loss, cells/s, time left) and a
+// line per epoch; elsewhere (pipes, CI logs, notebooks, `| tee`) a line at every tenth of the run's
+// epochs or after 30 s without one, and the last epoch (every epoch with --verbose).
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -21,7 +22,10 @@ class Progress {
   int epoch_ = 0;
   bool terminal_;
   std::chrono::steady_clock::time_point epoch_start_, run_start_;
-  std::chrono::steady_clock::time_point last_draw_;
+  std::chrono::steady_clock::time_point last_draw_, last_line_;
+  int last_tenth_ = -1;
+  // Whether this epoch's line is printed (always on a terminal).
+  bool epoch_line_due();
 };
 
 std::string format_duration(double seconds);
