@@ -62,6 +62,19 @@ std::vector<double> nice_ticks(double lo, double hi, int count) {
   return ticks;
 }
 
+// The plot's border and its y grid lines with tick labels, for y from y_lo (bottom) to y_hi (top).
+std::string plot_frame(double left, double top, double plot_w, double plot_h, double y_lo, double y_hi) {
+  auto py = [&](double y) { return top + (1 - (y - y_lo) / (y_hi - y_lo)) * plot_h; };
+  std::string out = fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n", left, top,
+                                plot_w, plot_h);
+  for (double t : nice_ticks(y_lo, y_hi, 5))
+    out += fmt::format(
+        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>\n"
+        "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
+        left, py(t), left + plot_w, left - 6, py(t) + 4, tick_label(t));
+  return out;
+}
+
 std::string legend(double x, double y, const std::vector<std::string>& names, bool lines) {
   std::string out;
   for (size_t i = 0; i < names.size(); ++i) {
@@ -98,12 +111,7 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   auto px = [&](double x) { return left + (x - x_lo) / (x_hi - x_lo) * plot_w; };
   auto py = [&](double y) { return top + (1 - (y - y_lo) / (y_hi - y_lo)) * plot_h; };
 
-  out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n", left, top, plot_w, plot_h);
-  for (double t : nice_ticks(y_lo, y_hi, 5))
-    out += fmt::format(
-        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>\n"
-        "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
-        left, py(t), left + plot_w, left - 6, py(t) + 4, tick_label(t));
+  out += plot_frame(left, top, plot_w, plot_h, y_lo, y_hi);
   for (double t : nice_ticks(x_lo, x_hi, 8))
     out += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(t), top + plot_h + 16, tick_label(t));
   out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + plot_w / 2, height - 10, escape(x_label));
@@ -200,12 +208,7 @@ std::string strip_chart_svg(const std::string& title, const std::string& y_label
   const double pad = (y_hi - y_lo) * 0.08;
   y_lo -= pad, y_hi += pad;
   auto py = [&](double y) { return top + (1 - (y - y_lo) / (y_hi - y_lo)) * plot_h; };
-  out += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#444\"/>\n", left, top, plot_w, plot_h);
-  for (double t : nice_ticks(y_lo, y_hi, 5))
-    out += fmt::format(
-        "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#ddd\"/>\n"
-        "<text x=\"{3}\" y=\"{4:.1f}\" text-anchor=\"end\">{5}</text>\n",
-        left, py(t), left + plot_w, left - 6, py(t) + 4, tick_label(t));
+  out += plot_frame(left, top, plot_w, plot_h, y_lo, y_hi);
   out += fmt::format("<text transform=\"translate(16 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n", top + plot_h / 2,
                      escape(y_label));
   for (size_t c = 0; c < categories.size(); ++c) {
