@@ -5,6 +5,7 @@
 
 #include "cli.hpp"
 #include "marrow/core/json_util.hpp"
+#include "marrow/report/html.hpp"
 #include "marrow/workflow/cv.hpp"
 #include "marrow/workflow/demo.hpp"
 #include "marrow/workflow/pipeline.hpp"
@@ -20,7 +21,9 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--seed", o->seed, "Random seed")->capture_default_str();
   cmd->callback([o] {
     std::string report = workflow::run_demo(*o);
-    std::cout << "marrow demo finished. Outputs in " << o->out_dir << "/; report: " << report << "\n";
+    record_result({{"out", o->out_dir}, {"report", report}});
+    std::cout << "marrow demo finished. Outputs in " << o->out_dir << "/; report: " << report << " (and report.html)\n\n"
+              << report::report_tables(report);
   });
 }
 
@@ -34,7 +37,9 @@ void add_run_command(CLI::App& app) {
     workflow::PipelineConfig config = workflow::parse_pipeline_config(read_json_file(*config_path), *config_path);
     if (!out->empty()) config.out = *out;
     std::string report = workflow::run_pipeline(config);
-    std::cout << "marrow run finished. Outputs in " << config.out << "/; report: " << report << "\n";
+    record_result({{"out", config.out}, {"report", report}});
+    std::cout << "marrow run finished. Outputs in " << config.out << "/; report: " << report << " (and report.html)\n\n"
+              << report::report_tables(report);
   });
 }
 
@@ -48,6 +53,7 @@ void add_cv_command(CLI::App& app) {
     workflow::CvConfig config = workflow::parse_cv_config(read_json_file(*config_path), *config_path);
     if (!out->empty()) config.pipeline.out = *out;
     nlohmann::json results = workflow::run_cv(config);
+    record_result(results);
     std::cout << "marrow cv finished: " << results["folds"].size() << " folds. Outputs in " << config.pipeline.out
               << "/; results.json, results.md\n";
   });

@@ -1,11 +1,15 @@
 // The report's figures: t-SNE keeps planted clusters apart; the SVG writers draw what they are given.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 
 #include "marrow/core/random.hpp"
+#include "marrow/report/html.hpp"
 #include "marrow/report/svg.hpp"
 #include "marrow/report/tsne.hpp"
 
@@ -86,6 +90,30 @@ TEST(Svg, LineChartSkipsMissingPointsAndScatterDrawsEveryCell) {
   std::string scatter = report::scatter_svg("map", {0, 0, 1, 1, 2, 0}, {0, 1, -1}, {"x", "y"});
   EXPECT_EQ(count(scatter, "<circle"), 3 + 2);  // cells + legend marks
   EXPECT_NE(scatter.find("#bbbbbb"), std::string::npos);  // the unlabelled cell
+}
+
+TEST(Html, ReportInlinesFiguresEscapesTextAndKeepsTables) {
+  const auto dir = std::filesystem::temp_directory_path() / ("marrow_html_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "figures");
+  std::ofstream(dir / "figures" / "a.svg") << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"></svg>";
+  const std::string md =
+      "# Title <b>\n\nSome `code` and **bold** & more.\n\n| model | AUROC |\n|---|---|\n| pca | 0.71 |\n| ae | 0.80 |\n\n"
+      "![fig a](figures/a.svg) ![gone](figures/missing.svg) ![outside](../a.svg)\n\n- one\n- two\n\n```\n| not a table |\n```\n";
+  const std::string html = report::markdown_to_html(md, dir, "t");
+  EXPECT_NE(html.find("<h1>Title &lt;b&gt;</h1>"), std::string::npos);
+  EXPECT_NE(html.find("<code>code</code>"), std::string::npos);
+  EXPECT_NE(html.find("<strong>bold</strong> &amp; more"), std::string::npos);
+  EXPECT_EQ(count(html, "<tr>"), 3);  // header and two rows; the separator row is not one
+  EXPECT_NE(html.find("<td>0.80</td>"), std::string::npos);
+  EXPECT_EQ(count(html, "src=\"data:image/svg+xml;base64,"), 1);
+  EXPECT_EQ(count(html, "figure not available"), 2);  // missing, and outside the report's folder
+  EXPECT_EQ(count(html, "<li>"), 2);
+  EXPECT_NE(html.find("<pre>| not a table |"), std::string::npos);
+  EXPECT_EQ(html.find("http"), std::string::npos);  // nothing is fetched: the figure is inlined (base64)
+
+  const std::string tables = report::markdown_tables(md);
+  EXPECT_EQ(tables, "# Title <b>\n| model | AUROC |\n|---|---|\n| pca | 0.71 |\n| ae | 0.80 |\n");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

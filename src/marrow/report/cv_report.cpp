@@ -1,4 +1,5 @@
 #include "marrow/report/cv_report.hpp"
+#include "marrow/report/html.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -182,6 +183,7 @@ std::string write_cv_report(const nlohmann::json& results, const std::vector<CvT
   md += folds_section(results);
   const std::string path = (std::filesystem::path(dir) / "results.md").string();
   write_file_atomic(path, md);
+  write_html_report(path, "marrow cv");
   return path;
 }
 

@@ -1,4 +1,5 @@
 #include "marrow/report/gil_report.hpp"
+#include "marrow/report/html.hpp"
 
 #include <cmath>
 #include <functional>
@@ -248,8 +249,9 @@ std::string gil_results_markdown(const nlohmann::json& results) {
 
 void write_gil_report(const nlohmann::json& results, const std::string& dir) {
   write_json_file(dir + "/results.json", results);
-  write_file_atomic(dir + "/results.md", gil_results_markdown(results));
   write_file_atomic(dir + "/forgetting.svg", forgetting_figure(results));
+  write_file_atomic(dir + "/results.md", gil_results_markdown(results));
+  write_html_report(dir + "/results.md", "marrow gil run");
 }
 
 }  // namespace marrow::report

@@ -10,7 +10,9 @@
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
 #include "marrow/core/json_util.hpp"
+#include "marrow/core/step_log.hpp"
 #include "marrow/report/figures.hpp"
+#include "marrow/report/html.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 #include "marrow/workflow/embed.hpp"
 #include "marrow/workflow/classify.hpp"
@@ -121,7 +123,6 @@ RunDirectory create_run_directory(const std::string& out) {
 }
 
 PretrainOptions pretrain_step(const PipelineConfig& c, const RunDirectory& d, const std::string& split_path) {
-  spdlog::info("[pipeline] pretraining the autoencoder");
   PretrainOptions pretrain;
   pretrain.data.path = c.data;
   pretrain.data.matrix = c.matrix;
@@ -134,17 +135,23 @@ PretrainOptions pretrain_step(const PipelineConfig& c, const RunDirectory& d, co
   pretrain.train = c.pretrain;
   pretrain.train.metrics = d.file("ae_metrics.jsonl");
   pretrain.out = d.file("ae.marrow");
-  pretrain_autoencoder(pretrain);
+  PretrainSummary summary;
+  {
+    StepLog step(fmt::format("[pipeline] pretraining the autoencoder ({} epochs at most)", c.pretrain.epochs));
+    summary = pretrain_autoencoder(pretrain);
+  }
+  spdlog::info("[pipeline] autoencoder: {} genes, {} training cells, best epoch {} of {} (validation loss {:.4f})", summary.genes,
+               summary.train_cells, summary.best_epoch, summary.epochs_run, summary.best_validation);
   return pretrain;
 }
 
 EmbedOptions embed_step(const PipelineConfig& c, const RunDirectory& d, const std::string& model) {
-  spdlog::info("[pipeline] embedding every cell");
   EmbedOptions embed_options;
   embed_options.model = model;
   embed_options.data.path = c.data;
   embed_options.data.matrix = c.matrix;
   embed_options.out = d.file("embedded.h5ad");
+  StepLog step("[pipeline] embedding every cell");
   embed(embed_options);
   return embed_options;
 }
@@ -152,7 +159,6 @@ EmbedOptions embed_step(const PipelineConfig& c, const RunDirectory& d, const st
 HeadResult train_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
                       const std::string& split_path, const models::ClassifierFeatures& features, models::Head head,
                       const std::string& name) {
-  spdlog::info("[pipeline] {}: {} head on {}", task.name, head, features.describe());
   ClassifyTrainOptions train;
   train.data.path = embedded;
   train.data.cells = task.cells;
@@ -169,8 +175,17 @@ HeadResult train_head(const PipelineConfig& c, const RunDirectory& d, const Task
   train.pca_components = c.baseline_components;
   train.out = d.file(name + ".marrow");
   train.train.metrics = d.file(name + "_metrics.jsonl");
-  HeadResult result{train.out, train.train.metrics, classify_train(train), nullptr};
+  HeadResult result{train.out, train.train.metrics, nullptr, nullptr};
+  {
+    StepLog step(fmt::format("[pipeline] {}: {} head on {}", task.name, head, features.describe()));
+    result.test = classify_train(train);
+  }
+  spdlog::info("[pipeline] {}: {} head on {}: balanced accuracy {}, AUROC {} (test part)", task.name, head, features.name(),
+               format_metric(result.test, "balanced_accuracy"), format_metric(result.test, "auroc"));
   if (task.zeroshot.empty()) return result;
+  std::vector<std::string> groups;
+  for (const auto& [group, _] : task.zeroshot) groups.push_back(group);
+  StepLog step(fmt::format("[pipeline] {}: zero-shot on {}", task.name, fmt::join(groups, ", ")));
   ZeroShotOptions z;
   z.evaluate.model = train.out;
   z.evaluate.data.path = embedded;
@@ -186,7 +201,7 @@ namespace {
 // 1. One split for every step (the config's, or one made and saved): the test patients never train anything.
 std::string run_split(const PipelineConfig& c, const RunDirectory& d) {
   if (!c.split.file.empty()) return c.split.file;
-  spdlog::info("[pipeline] split: {}", c.split.spec);
+  StepLog step(fmt::format("[pipeline] split: {}", c.split.spec));
   DataSpec all;
   all.path = c.data;
   all.matrix = c.matrix;
@@ -275,6 +290,7 @@ std::string run_task(const PipelineConfig& c, const RunDirectory& d, const TaskC
   DataSpec task_cells;
   task_cells.path = embedded.out;
   task_cells.cells = task.cells;
+  StepLog step(fmt::format("[pipeline] {}: t-SNE map of the embedding", task.name));
   report::write_embedding_map(load_cells(task_cells), embedded.key, task.label,
                               fmt::format("{}: autoencoder embedding (t-SNE), by {}", task.name, task.label),
                               d.file("figures/" + task.name + "_map.svg"), 2000, c.seed);
@@ -304,6 +320,7 @@ std::string run_pipeline(const PipelineConfig& c) {
   write_json_file(d.file("results.json"), results);
   std::string report_path = d.file("report.md");
   write_file_atomic(report_path, report);
+  report::write_html_report(report_path, "marrow run");
   return report_path;
 }
 
