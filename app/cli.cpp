@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdlib>
 #include <iostream>
+#include <utility>
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
@@ -91,7 +92,38 @@ void refuse_outputs_over_inputs(const CLI::App& command) {
 
 }  // namespace
 
-int run(int argc, char** argv, std::span<const Registration> commands, void (*set_threads)(int)) {
+namespace {
+
+nlohmann::json& last_result() {
+  static nlohmann::json result;
+  return result;
+}
+
+// The "marrow" logger on standard error, created once per process (run() may be called many times
+// by a program embedding it; such a program may have installed its own logger under that name).
+void use_marrow_logger() {
+  auto logger = spdlog::get("marrow");
+  if (!logger) {
+    logger = spdlog::stderr_color_mt("marrow");
+    logger->set_pattern("%^[%l]%$ %v");
+  }
+  spdlog::set_default_logger(logger);
+}
+
+// Where a failure's message goes: standard error as "marrow: error: ...", or the caller's string.
+void report(std::string* error, const char* prefix, const std::string& message) {
+  if (error) *error = message;
+  else std::cerr << "marrow: " << prefix << message << "\n";
+}
+
+}  // namespace
+
+void record_result(nlohmann::json result) { last_result() = std::move(result); }
+
+nlohmann::json take_result() { return std::exchange(last_result(), nlohmann::json()); }
+
+int run(int argc, char** argv, std::span<const Registration> commands, void (*set_threads)(int), std::string* error) {
+  last_result() = nlohmann::json();
   CLI::App app{"marrow: single-cell foundation models in one native binary", "marrow"};
   app.set_version_flag("--version", std::string("marrow ") + kVersion);
   app.require_subcommand(1);
@@ -103,9 +135,7 @@ int run(int argc, char** argv, std::span<const Registration> commands, void (*se
   app.add_flag("--quiet,-q", quiet, "Warnings and errors only");
   for (Registration add : commands) add(app);
 
-  auto logger = spdlog::stderr_color_mt("marrow");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%^[%l]%$ %v");
+  use_marrow_logger();
   app.parse_complete_callback([&] {
     spdlog::set_level(quiet ? spdlog::level::warn : verbose ? spdlog::level::debug : spdlog::level::info);
     set_threads(threads);
@@ -116,13 +146,14 @@ int run(int argc, char** argv, std::span<const Registration> commands, void (*se
   } catch (const CLI::Success& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    if (error) *error = e.what();
+    else app.exit(e);
     return 2;
   } catch (const Error& e) {
-    std::cerr << "marrow: error: " << e.what() << "\n";
+    report(error, "error: ", e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "marrow: internal error: " << e.what() << "\n";
+    report(error, "internal error: ", e.what());
     return 1;
   }
   return 0;

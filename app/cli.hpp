@@ -3,6 +3,7 @@
 // takes, the registration functions of the commands, and the parse-and-run both programs share (the
 // torch-free `marrow`, app/launcher.cpp, and the torch program libexec/marrow-torch, app/main.cpp).
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <span>
 #include <string>
 #include <vector>
@@ -81,9 +82,20 @@ using Registration = void (*)(CLI::App&);
 inline constexpr Registration kTorchFreeCommands[] = {add_inspect_command, add_simulate_command, add_split_command,
                                                       add_preprocess_command};
 
+// Every command of the torch program, in the order of its help (main.cpp; the Python module).
+std::vector<Registration> torch_program_commands();
+
 // Parses the command line with these commands (in this order in the help) and runs the chosen one;
 // returns the exit status. set_threads receives --threads (0: all cores) once the line is parsed.
-int run(int argc, char** argv, std::span<const Registration> commands, void (*set_threads)(int));
+// Where `error` is given (a program embedding the command line: the Python module), a failure's
+// one-line message goes there instead of standard error.
+int run(int argc, char** argv, std::span<const Registration> commands, void (*set_threads)(int),
+        std::string* error = nullptr);
+
+// What the command just run produced (metrics, a summary, results), as JSON, for a program that
+// embeds the command line: each command records it beside what it prints; run() clears it first.
+void record_result(nlohmann::json result);
+nlohmann::json take_result();
 
 // The end of main in both programs: returns 0 after a successful run; after a failed one, exits at
 // once with `code` and without the libraries' exit handlers (see cli.cpp).

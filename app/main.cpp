@@ -14,11 +14,5 @@ int main(int argc, char** argv) {
   marrow::runtime::prepare_blas_environment(argc, argv);
   marrow::runtime::configure_allocator();
   using namespace marrow::cli;
-  std::vector<Registration> commands{add_info_command};
-  commands.insert(commands.end(), std::begin(kTorchFreeCommands), std::end(kTorchFreeCommands));
-  commands.insert(commands.end(), {add_pretrain_command, add_embed_command, add_classify_command, add_zeroshot_command,
-                                   add_genes_command, add_impute_command, add_finetune_command,
-                                   add_embedding_metrics_command, add_gil_command, add_demo_command, add_run_command,
-                                   add_cv_command});
-  return finish(run(argc, argv, commands, [](int threads) { marrow::runtime::configure_threads(threads); }));
+  return finish(run(argc, argv, torch_program_commands(), [](int threads) { marrow::runtime::configure_threads(threads); }));
 }

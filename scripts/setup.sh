@@ -16,9 +16,15 @@ packages=(
   libtorch-dev libopenblas-dev libopenblas0-openmp libhdf5-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libhnswlib-dev
-  python3-anndata python3-torch python3-h5py
+  pybind11-dev python3-dev  # the Python package `marrow` (docs/python.md)
+  python3-anndata python3-torch python3-h5py python3-scipy python3-pandas
   time  # /usr/bin/time: peak memory in bench/streaming_memory.sh
 )
+# The test suite also needs pytest (Python package tests, run by CTest) and a headless browser
+# (report.html is opened in Chromium and every figure checked).
+if [ "$action" = test ]; then
+  packages+=(python3-pytest python3-tqdm chromium)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,6 +43,20 @@ if [ ! -f "$build_dir/build.ninja" ]; then
   cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 fi
 cmake --build "$build_dir" -j "$jobs"
+
+# `import marrow` for Debian's /usr/bin/python3: a .pth file naming the built package's folder
+# (docs/python.md). MARROW_NO_PTH=1 leaves the system alone (then set PYTHONPATH=build/python).
+if [ -z "${MARROW_NO_PTH:-}" ] && [ -d "$build_dir/python/marrow" ]; then
+  site_dir="$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')"
+  pth_line="$(cd "$build_dir/python" && pwd)"
+  if [ "$(cat "$site_dir/marrow.pth" 2>/dev/null)" != "$pth_line" ]; then
+    if mkdir -p "$site_dir" 2>/dev/null && echo "$pth_line" > "$site_dir/marrow.pth" 2>/dev/null; then
+      echo "setup: /usr/bin/python3 imports marrow from $pth_line ($site_dir/marrow.pth)"
+    else
+      echo "setup: cannot write $site_dir/marrow.pth; use PYTHONPATH=$pth_line to import marrow"
+    fi
+  fi
+fi
 
 case "$action" in
   build) ;;

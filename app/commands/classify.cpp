@@ -50,6 +50,7 @@ void add_embedding_metrics_command(CLI::App& app) {
   cmd->add_flag("--json", *json, "Print JSON");
   cmd->callback([o, json] {
     nlohmann::json m = workflow::embedding_metrics(*o);
+    record_result(m);
     if (*json) {
       std::cout << m.dump(2) << "\n";
       return;
@@ -72,6 +73,7 @@ void add_zeroshot_command(CLI::App& app) {
   cmd->add_flag("--json", *json, "Print JSON: {GROUP: metrics}");
   cmd->callback([o, json] {
     nlohmann::json result = workflow::zeroshot(*o);
+    record_result(result);
     if (*json) {
       std::cout << result.dump(2) << "\n";
       return;
@@ -121,6 +123,7 @@ void add_classify_command(CLI::App& app) {
   train->callback([t, t_json] {
     t->train.seed = t->split.seed;
     nlohmann::json metrics = workflow::classify_train(*t);
+    record_result(metrics);
     spdlog::info("wrote {}; metrics on the {}:", t->out, metrics["evaluated_on"].get<std::string>());
     print_metrics(metrics, *t_json);
   });
@@ -133,7 +136,11 @@ void add_classify_command(CLI::App& app) {
   evaluate->add_option("--label", e->label, "obs column with the true labels")->required();
   add_part_options(*evaluate, e->split, e->part);
   evaluate->add_flag("--json", *e_json, "Print JSON");
-  evaluate->callback([e, e_json] { print_metrics(workflow::classify_evaluate(*e), *e_json); });
+  evaluate->callback([e, e_json] {
+    nlohmann::json metrics = workflow::classify_evaluate(*e);
+    record_result(metrics);
+    print_metrics(metrics, *e_json);
+  });
 
   auto p = std::make_shared<workflow::ClassifyApplyOptions>();
   auto* predict = classify->add_subcommand("predict", "Predicted class and class probabilities as obs columns");
@@ -143,6 +150,7 @@ void add_classify_command(CLI::App& app) {
   predict->add_option("--out,-o", p->out, "Output .h5ad")->required();
   predict->callback([p] {
     int64_t n = workflow::classify_predict(*p);
+    record_result({{"cells", n}, {"prefix", p->prefix}});
     spdlog::info("wrote predictions for {} cells to {} (obs['{}_prediction'])", n, p->out, p->prefix);
   });
 }

@@ -45,6 +45,7 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
     join_distributed(*dist, o->train);
     o->train.seed = o->split.seed;
     workflow::PretrainSummary s = workflow::pretrain_exceiver(*o);
+    record_result(workflow::summary_json(s));
     if (s.completed)
       spdlog::info("wrote {} ({} genes; {} training and {} validation cells; best epoch {} of {})", o->out, s.genes, s.train_cells,
                    s.validation_cells, s.best_epoch, s.epochs_run);
@@ -80,6 +81,7 @@ void add_genes_command(CLI::App& app) {
     if (markers->data.path.empty()) return;
     markers->model = *model;
     nlohmann::json m = workflow::marker_neighbourhoods(*markers);
+    record_result(m);
     if (*json) {
       std::cout << m.dump(2) << "\n";
       return;
@@ -105,6 +107,7 @@ void add_impute_command(CLI::App& app) {
   cmd->add_flag("--json", *json, "Print the metrics as JSON");
   cmd->callback([o, json] {
     nlohmann::json m = workflow::impute(*o);
+    record_result(m);
     if (*json) {
       std::cout << m.dump(2) << "\n";
       return;
@@ -149,6 +152,7 @@ void add_finetune_command(CLI::App& app) {
   cmd->callback([o, json] {
     o->train.seed = o->split.seed;
     nlohmann::json m = workflow::classify_train(*o);
+    record_result(m);
     if (*json) std::cout << m.dump(2) << "\n";
     else
       std::cout << fmt::format("{}: accuracy {:.3f}  balanced accuracy {:.3f}  macro F1 {:.3f} (n {})\n", m.value("evaluated_on", ""),

@@ -166,6 +166,7 @@ void add_gil_run(CLI::App& gil) {
     o->forward_transfer = !*no_fwt;
     o->save_models = !*no_models;
     nlohmann::json r = workflow::gil_run(*o);
+    record_result(r);
     std::cout << "method\taverage_forgetting\tmean_final_mse\n";
     for (const auto& [name, s] : r["summary"].items())
       std::cout << name << '\t' << s["average_forgetting"]["mean"].dump() << '\t' << s["mean_final_mse"]["mean"].dump() << '\n';

@@ -78,6 +78,7 @@ void add_pretrain_command(CLI::App& app) {
     join_distributed(*dist, o->train);
     o->train.seed = o->split.seed;
     workflow::PretrainSummary s = workflow::pretrain_autoencoder(*o);
+    record_result(workflow::summary_json(s));
     if (s.completed)
       spdlog::info("wrote {} ({} genes; {} training and {} validation cells; best epoch {} of {})", o->out, s.genes,
                    s.train_cells, s.validation_cells, s.best_epoch, s.epochs_run);
@@ -98,6 +99,7 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("--out,-o", o->out, "Output .h5ad")->required();
   cmd->callback([o] {
     int64_t n = workflow::embed(*o);
+    record_result({{"cells", n}, {"key", o->key}});
     spdlog::info("wrote {} embeddings to {} (obsm['{}'])", n, o->out, o->key);
   });
 }

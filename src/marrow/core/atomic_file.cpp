@@ -79,7 +79,7 @@ void write_text(const fs::path& path, int flags, const std::string& text) {
 }  // namespace
 
 void check_output_directory(const fs::path& target, uint64_t needed_bytes) {
-  if (target.empty()) return;
+  if (target.empty() || is_memory_path(target.string())) return;
   const fs::path dir = directory_of(target);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) fail("{}: output directory {} does not exist", target.string(), dir.string());
@@ -104,6 +104,7 @@ void check_output_directory(const fs::path& target, uint64_t needed_bytes) {
 }
 
 void check_not_an_input(const fs::path& output, const std::vector<std::string>& inputs) {
+  if (is_memory_path(output.string())) return;
   std::error_code ec;
   for (const std::string& input : inputs) {
     if (input.empty() || !fs::exists(output, ec) || !fs::exists(input, ec)) continue;

@@ -44,6 +44,10 @@ class AtomicOutput {
 // Writes `contents` to `target` atomically.
 void write_file_atomic(const std::filesystem::path& target, const std::string& contents);
 
+// "memory:NAME" is an in-memory output of a program that embeds the library (io/memory.hpp): the
+// checks below pass it, and nothing is written under that name.
+inline bool is_memory_path(const std::string& path) { return path.rfind("memory:", 0) == 0; }
+
 // Before any work: fails with a clear error naming `target` if the directory that would hold it does
 // not exist, cannot be written (permissions, a read-only file system) or has less than
 // `needed_bytes` (at least 1 MiB) free; removes stale temporary files of dead processes there.

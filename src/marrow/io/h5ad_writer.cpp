@@ -1,4 +1,5 @@
 #include "marrow/io/h5ad_writer.hpp"
+#include "marrow/io/memory.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -173,6 +174,7 @@ void write_h5ad(const std::string& path, const AnnData& data, const H5adAddition
   if (static_cast<int64_t>(data.obs.rows()) != data.n_cells() || static_cast<int64_t>(data.var.rows()) != data.n_genes())
     fail("{}: internal: X is {} x {} but obs/var have {}/{} rows", path, data.n_cells(), data.n_genes(), data.obs.rows(), data.var.rows());
   check_additions(additions, data.n_cells(), data.n_genes(), path);
+  if (is_memory_path(path)) return store_memory_output(path, {additions, data.obs.index, data.var.index});
   for (const auto& [key, m] : data.obsm)
     if (m.rows != data.n_cells()) fail("{}: internal: obsm['{}'] has {} rows for {} cells", path, key, m.rows, data.n_cells());
   AtomicOutput out(path);
@@ -181,6 +183,7 @@ void write_h5ad(const std::string& path, const AnnData& data, const H5adAddition
 }
 
 void write_h5ad_with_additions(const std::string& input, const std::string& output, const H5adAdditions& additions) {
+  if (is_memory_path(input) || is_memory_path(output)) fail("{}: internal: an in-memory dataset is not copied as a file", output);
   H5adLayout layout = read_h5ad_layout(input);
   check_additions(additions, layout.n_cells, layout.n_genes, output);
   AtomicOutput out(output);

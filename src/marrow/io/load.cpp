@@ -9,11 +9,13 @@
 #include "marrow/io/h5ad_reader.hpp"
 #include "marrow/io/hdf5.hpp"
 #include "marrow/io/labels.hpp"
+#include "marrow/io/memory.hpp"
 #include "marrow/io/tenx.hpp"
 
 namespace marrow::io {
 
 InputFormat detect_format(const std::string& path) {
+  if (is_memory_path(path)) return InputFormat::Memory;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) return InputFormat::TenxMtx;
   if (!std::filesystem::exists(path, ec)) fail("{}: file not found", path);
@@ -32,9 +34,22 @@ const char* format_name(InputFormat format) {
     case InputFormat::H5ad: return "h5ad";
     case InputFormat::TenxMtx: return "10x-mtx";
     case InputFormat::TenxH5: return "10x-h5";
+    case InputFormat::Memory: return "in-memory";
   }
   return "?";
 }
+
+namespace {
+
+// A copy of a registered dataset; its matrix must be X (a layer is chosen on the Python side).
+AnnData read_memory(const std::string& path, const std::string& matrix) {
+  if (matrix != "X") fail("{}: an in-memory dataset has one matrix; choose the layer when passing it (layer=...)", path);
+  AnnData data = *memory_dataset(path);
+  data.source = path;
+  return data;
+}
+
+}  // namespace
 
 AnnData load_dataset(const std::string& path, const LoadOptions& options) {
   AnnData data;
@@ -47,6 +62,7 @@ AnnData load_dataset(const std::string& path, const LoadOptions& options) {
     }
     case InputFormat::TenxMtx: data = read_10x_mtx(path); break;
     case InputFormat::TenxH5: data = read_10x_h5(path); break;
+    case InputFormat::Memory: data = read_memory(path, options.matrix); break;
   }
   if (!options.labels.empty()) {
     LabelJoinReport report = join_labels(data, options.labels);

@@ -7,7 +7,8 @@
 
 namespace marrow::io {
 
-enum class InputFormat { H5ad, TenxMtx, TenxH5 };
+// Memory: a dataset registered by the embedding program (io/memory.hpp), path "memory:NAME".
+enum class InputFormat { H5ad, TenxMtx, TenxH5, Memory };
 InputFormat detect_format(const std::string& path);
 const char* format_name(InputFormat format);
 

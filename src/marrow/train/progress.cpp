@@ -8,6 +8,15 @@
 
 namespace marrow::train {
 
+namespace {
+ProgressObserver& observer() {
+  static ProgressObserver instance;
+  return instance;
+}
+}  // namespace
+
+void set_progress_observer(ProgressObserver o) { observer() = std::move(o); }
+
 std::string format_duration(double seconds) {
   auto s = static_cast<int64_t>(std::max(0.0, seconds));
   if (s >= 3600) return fmt::format("{}:{:02d}:{:02d}", s / 3600, (s / 60) % 60, s % 60);
@@ -35,8 +44,14 @@ void Progress::begin_epoch(int epoch) {
 }
 
 void Progress::update(int64_t cells_done, double loss) {
-  if (!terminal_) return;
   auto now = std::chrono::steady_clock::now();
+  if (observer()) {
+    if (now - last_draw_ < std::chrono::milliseconds(100) && cells_done < cells_per_epoch_) return;
+    last_draw_ = now;
+    observer()({label_, epoch_, total_epochs_, cells_done, cells_per_epoch_, loss, NAN, false});
+    return;
+  }
+  if (!terminal_) return;
   if (now - last_draw_ < std::chrono::milliseconds(100) && cells_done < cells_per_epoch_) return;
   last_draw_ = now;
   double elapsed = std::chrono::duration<double>(now - epoch_start_).count();
@@ -52,6 +67,10 @@ void Progress::update(int64_t cells_done, double loss) {
 }
 
 void Progress::end_epoch(double train_loss, double validation_loss, double seconds) {
+  if (observer()) {
+    observer()({label_, epoch_, total_epochs_, cells_per_epoch_, cells_per_epoch_, train_loss, validation_loss, true});
+    return;
+  }
   if (terminal_) std::fprintf(stderr, "\r%*s\r", 110, "");
   double rate = seconds > 0 ? cells_per_epoch_ / seconds : 0;
   double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();

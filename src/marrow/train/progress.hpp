@@ -3,7 +3,9 @@
 // line per epoch; elsewhere (pipes, CI logs, notebooks, `| tee`) a line at every tenth of the run's
 // epochs or after 30 s without one, and the last epoch (every epoch with --verbose).
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace marrow::train {
@@ -29,5 +31,21 @@ class Progress {
 };
 
 std::string format_duration(double seconds);
+
+// Where a program that embeds the library shows progress itself (the Python module: a tqdm bar, plain
+// lines or nothing) it installs an observer: every Progress then reports to it instead of drawing,
+// and nothing is printed. The observer runs on the training thread; an exception it throws (Ctrl-C
+// in Python) ends the run there, as a failed epoch would: the last checkpoint stays intact.
+struct ProgressEvent {
+  std::string label;        // "pretrain", "classifier" ...
+  int epoch = 0, total_epochs = 0;
+  int64_t cells_done = 0, cells_per_epoch = 0;
+  double loss = 0;               // running training loss of the epoch
+  double validation_loss = NAN;  // at the end of an epoch, NaN without validation cells
+  bool epoch_end = false;
+};
+using ProgressObserver = std::function<void(const ProgressEvent&)>;
+// Installs (or, with an empty function, removes) the process-wide observer.
+void set_progress_observer(ProgressObserver observer);
 
 }  // namespace marrow::train

@@ -15,4 +15,10 @@ PretrainSummary summarise_pretraining(const train::TrainResult& result, int64_t 
   return summary;
 }
 
+nlohmann::json summary_json(const PretrainSummary& s) {
+  return {{"train_cells", s.train_cells}, {"validation_cells", s.validation_cells}, {"genes", s.genes},
+          {"epochs_run", s.epochs_run}, {"best_epoch", s.best_epoch}, {"best_validation", s.best_validation},
+          {"completed", s.completed}};
+}
+
 }  // namespace marrow::workflow

@@ -1,6 +1,7 @@
 #pragma once
 // What every pretraining run reports, whatever the model kind.
 #include <cstdint>
+#include <nlohmann/json.hpp>
 
 #include "marrow/train/train_options.hpp"
 
@@ -15,6 +16,9 @@ struct PretrainSummary {
 };
 
 // The summary of a finished (or interrupted) training run on these cells.
+// {"train_cells", "validation_cells", "genes", "epochs_run", "best_epoch", "best_validation", "completed"}.
+nlohmann::json summary_json(const PretrainSummary& summary);
+
 PretrainSummary summarise_pretraining(const train::TrainResult& result, int64_t train_cells, int64_t validation_cells,
                                       int64_t genes);
 

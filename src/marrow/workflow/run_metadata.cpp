@@ -1,5 +1,6 @@
 #include "marrow/workflow/run_metadata.hpp"
 
+#include "marrow/core/atomic_file.hpp"
 #include "marrow/core/checksum.hpp"
 #include "marrow/core/version.hpp"
 
@@ -13,7 +14,8 @@ nlohmann::json run_metadata(const std::string& command, const std::string& input
   return {{"marrow_version", kVersion},
           {"command", command},
           {"input", input},
-          {"input_crc32", file_crc32(input)},
+          // An AnnData passed from Python (memory:NAME) has no file to check later.
+          {"input_crc32", is_memory_path(input) ? nlohmann::json(nullptr) : nlohmann::json(file_crc32(input))},
           {"matrix", matrix},
           {"cells", cells},
           {"seed", train.seed},
