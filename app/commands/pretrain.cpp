@@ -41,14 +41,12 @@ void join_distributed(const runtime::DistributedOptions& o, train::TrainOptions&
   if (!train.distributed->primary()) spdlog::set_level(spdlog::level::warn);
 }
 
-void add_pretrain_command(CLI::App& app) {
-  auto* pretrain = app.add_subcommand("pretrain", "Pretrain a foundation model on cells");
-  pretrain->require_subcommand(1);
+namespace {
 
-  auto o = std::make_shared<workflow::PretrainOptions>();
-  o->split.validation_fraction = 0.1;
-  o->preprocess = workflow::autoencoder_input_defaults();
-  auto* ae = pretrain->add_subcommand("ae", "Fully connected autoencoder (genes -> 1024 -> 512 -> 256 latent)");
+// `pretrain ae` and `pretrain vae`: one option set, the kind's defaults already in `o`.
+void add_autoencoder_subcommand(CLI::App& pretrain, const std::string& name, const std::string& description,
+                                std::shared_ptr<workflow::PretrainOptions> o) {
+  auto* ae = pretrain.add_subcommand(name, description);
   add_data_options(*ae, o->data);
   add_split_options(*ae, o->split, true);
   ae->add_option("--latent", o->model.latent, "Latent size")->capture_default_str()->check(CLI::PositiveNumber);
@@ -59,14 +57,23 @@ void add_pretrain_command(CLI::App& app) {
   ae->add_option("--dropout", o->model.dropout, "Dropout after each hidden layer")->capture_default_str();
   ae->add_option("--input-dropout", o->model.input_dropout, "Denoising: drop this share of input genes in training")
       ->capture_default_str();
-  add_enum_option(*ae, "--loss", o->model.loss, "Reconstruction loss: mse of log-normalised values, or poisson or nb of counts given library size");
+  if (o->model.variational) {
+    add_enum_option(*ae, "--loss", o->model.loss, "Count likelihood given library size",
+                    {models::ReconstructionLoss::NegativeBinomial, models::ReconstructionLoss::Poisson});
+    ae->add_option("--kl-warmup", o->kl_warmup_epochs, "Epochs over which the KL weight rises from 0 to 1")->capture_default_str();
+    ae->add_option("--batch-key", o->model.batch_key,
+                   "obs column of a batch covariate given to the decoder (not the encoder: embedding needs no batch)");
+  } else {
+    add_enum_option(*ae, "--loss", o->model.loss,
+                    "Reconstruction loss: mse of log-normalised values, or poisson or nb of counts given library size");
+  }
   add_enum_option(*ae, "--input-layer", o->input_layer, "First layer's input; auto: sparse when X is sparse enough");
   ae->add_option("--min-cells", o->preprocess.qc.min_cells, "QC: keep genes seen in this many training cells")
       ->capture_default_str();
   ae->add_option("--min-genes", o->preprocess.qc.min_genes, "QC: minimum genes per cell")->capture_default_str();
   ae->add_option("--n-top-genes", o->preprocess.n_top_genes, "With --hvg: genes kept")->capture_default_str();
   add_enum_option(*ae, "--hvg", o->preprocess.hvg, "Input genes: all QC-kept (none) or the highly variable ones by a flavour");
-  ae->add_flag("--scale,!--no-scale", o->preprocess.scale, "Standardise input genes (default; --no-scale: log-normalised only)")
+  ae->add_flag("--scale,!--no-scale", o->preprocess.scale, "Standardise input genes (--no-scale: log-normalised only)")
       ->capture_default_str();
   add_training_options(*ae, o->train);
   auto dist = std::make_shared<runtime::DistributedOptions>(runtime::DistributedOptions::from_environment());
@@ -83,6 +90,27 @@ void add_pretrain_command(CLI::App& app) {
       spdlog::info("wrote {} ({} genes; {} training and {} validation cells; best epoch {} of {})", o->out, s.genes,
                    s.train_cells, s.validation_cells, s.best_epoch, s.epochs_run);
   });
+}
+
+std::shared_ptr<workflow::PretrainOptions> autoencoder_defaults() {
+  auto o = std::make_shared<workflow::PretrainOptions>();
+  o->split.validation_fraction = 0.1;
+  o->preprocess = workflow::autoencoder_input_defaults();
+  return o;
+}
+
+}  // namespace
+
+void add_pretrain_command(CLI::App& app) {
+  auto* pretrain = app.add_subcommand("pretrain", "Pretrain a foundation model on cells");
+  pretrain->require_subcommand(1);
+  add_autoencoder_subcommand(*pretrain, "ae", "Fully connected autoencoder (genes -> 1024 -> 512 -> 256 latent)",
+                             autoencoder_defaults());
+  auto vae = autoencoder_defaults();
+  workflow::set_vae_defaults(vae->model, vae->preprocess);
+  add_autoencoder_subcommand(*pretrain, "vae",
+                             "Variational autoencoder with a negative-binomial likelihood, scVI-like (3,000 HVG -> 128 -> 32 latent)",
+                             vae);
   add_pretrain_exceiver_command(*pretrain);
 }
 

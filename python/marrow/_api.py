@@ -8,7 +8,7 @@ from . import _marrow
 from ._command import options_of, run as _run
 from ._data import apply_output
 
-PRETRAIN_KINDS = ("ae", "exceiver")
+PRETRAIN_KINDS = ("ae", "vae", "exceiver")
 
 
 class Model:
@@ -57,7 +57,7 @@ def load(path):
 
 
 def pretrain(kind, adata, cells=None, *, out=None, layer=None, progress=True, **options):
-    """Pretrains a model of `kind` ("ae", "exceiver") on `adata` (an AnnData or a file path), as
+    """Pretrains a model of `kind` ("ae", "exceiver") on `adata` (an AnnData or a file path) ("ae", "vae", "exceiver"), as
     `marrow pretrain KIND --data ... [--cells CELLS]`; returns a Model. `out`: where to keep the
     model file (default: a temporary file until `Model.save`); `layer`: a layer instead of X."""
     if kind not in PRETRAIN_KINDS:

@@ -75,9 +75,16 @@ class RowKeysGuard {
 }  // namespace
 
 nlohmann::json AutoencoderOptions::to_json() const {
-  return {{"n_genes", n_genes}, {"hidden", hidden},   {"latent", latent},
-          {"activation", activation}, {"norm", norm}, {"dropout", dropout},
-          {"input_dropout", input_dropout}, {"loss", loss}};
+  nlohmann::json j = {{"n_genes", n_genes}, {"hidden", hidden},   {"latent", latent},
+                      {"activation", activation}, {"norm", norm}, {"dropout", dropout},
+                      {"input_dropout", input_dropout}, {"loss", loss}};
+  if (variational) {
+    j["variational"] = true;
+    j["kl_warmup_steps"] = kl_warmup_steps;
+    j["batch_key"] = batch_key;
+    j["batch_categories"] = batch_categories;
+  }
+  return j;
 }
 
 AutoencoderOptions AutoencoderOptions::from_json(const nlohmann::json& j) {
@@ -90,6 +97,10 @@ AutoencoderOptions AutoencoderOptions::from_json(const nlohmann::json& j) {
   o.dropout = j.at("dropout").get<double>();
   o.input_dropout = j.value("input_dropout", 0.0);
   o.loss = j.at("loss");
+  o.variational = j.value("variational", false);
+  o.kl_warmup_steps = j.value("kl_warmup_steps", int64_t{0});
+  o.batch_key = j.value("batch_key", "");
+  o.batch_categories = j.value("batch_categories", std::vector<std::string>{});
   return o;
 }
 
@@ -112,8 +123,12 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
   if (options_.n_genes <= 0) fail("autoencoder needs at least one input gene");
   if (options_.latent <= 0) fail("latent size must be positive, got {}", options_.latent);
   if (options_.dropout < 0 || options_.dropout >= 1) fail("dropout must be in [0, 1), got {}", options_.dropout);
+  if (options_.variational && options_.loss == ReconstructionLoss::Mse)
+    fail("a variational autoencoder models counts: use the nb or poisson loss");
+  if (!options_.batch_categories.empty() && !options_.variational) fail("a batch covariate needs the variational autoencoder");
+  const int64_t encoder_width = options_.variational ? 2 * options_.latent : options_.latent;
   std::vector<int64_t> widths = options_.hidden;
-  int64_t first_width = widths.empty() ? options_.latent : widths.front();
+  int64_t first_width = widths.empty() ? encoder_width : widths.front();
   // nn::Linear's default initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
   double bound = 1.0 / std::sqrt(static_cast<double>(options_.n_genes));
   input_weight = register_parameter("input_weight", torch::empty({options_.n_genes, first_width}).uniform_(-bound, bound));
@@ -132,11 +147,11 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
       encoder_rest->push_back(torch::nn::Linear(widths[i - 1], widths[i]));
       block(encoder_rest, widths[i]);
     }
-    encoder_rest->push_back(torch::nn::Linear(widths.back(), options_.latent));
+    encoder_rest->push_back(torch::nn::Linear(widths.back(), encoder_width));
   }
   register_module("encoder", encoder_rest);
   decoder = torch::nn::Sequential();
-  int64_t previous = options_.latent;
+  int64_t previous = options_.latent + static_cast<int64_t>(options_.batch_categories.size());
   for (auto it = widths.rbegin(); it != widths.rend(); ++it) {
     decoder->push_back(torch::nn::Linear(previous, *it));
     block(decoder, *it);
@@ -146,6 +161,7 @@ AutoencoderImpl::AutoencoderImpl(AutoencoderOptions options) : options_(std::mov
   register_module("decoder", decoder);
   if (options_.loss == ReconstructionLoss::NegativeBinomial)
     log_theta = register_parameter("log_theta", torch::zeros({options_.n_genes}));
+  if (options_.variational) kl_step = register_buffer("kl_step", torch::zeros({1}, torch::kInt64));
 }
 
 torch::Tensor AutoencoderImpl::input_mask(const CellBatch& batch) {
@@ -197,33 +213,68 @@ torch::Tensor AutoencoderImpl::first_layer(const CellBatch& batch) {
 
 CellBatch CellBatch::to(const torch::Device& device) const {
   auto move = [&](const torch::Tensor& t) { return t.defined() ? t.to(device) : t; };
-  return {move(input), {move(sparse.indices), move(sparse.offsets), move(sparse.values)}, move(counts), move(library), cells};
+  return {move(input), {move(sparse.indices), move(sparse.offsets), move(sparse.values)}, move(counts), move(library),
+          move(batch_codes), cells};
 }
 
-torch::Tensor AutoencoderImpl::encode(const CellBatch& on_host) {
-  const CellBatch batch = on_host.to(input_weight.device());
+torch::Tensor AutoencoderImpl::encoder_output(const CellBatch& batch) {
   torch::Tensor x = first_layer(batch);
   return options_.hidden.empty() ? x : encoder_rest->forward(x);
 }
 
+torch::Tensor AutoencoderImpl::encode(const CellBatch& on_host) {
+  const CellBatch batch = on_host.to(input_weight.device());
+  torch::Tensor h = encoder_output(batch);
+  return options_.variational ? h.slice(1, 0, options_.latent) : h;
+}
+
 torch::Tensor AutoencoderImpl::decode(const torch::Tensor& latent) { return decoder->forward(latent); }
+
+torch::Tensor AutoencoderImpl::decoder_input(const torch::Tensor& latent, const CellBatch& batch) const {
+  const auto n_batches = static_cast<int64_t>(options_.batch_categories.size());
+  if (n_batches == 0) return latent;
+  if (!batch.batch_codes.defined()) fail("internal: the batch covariate '{}' is missing from a batch", options_.batch_key);
+  // Code -1 (a category training did not see) decodes with no batch: an all-zero one-hot.
+  torch::Tensor one_hot = torch::one_hot(batch.batch_codes.to(latent.device()) + 1, n_batches + 1).slice(1, 1);
+  return torch::cat({latent, one_hot.to(latent.scalar_type())}, 1);
+}
+
+torch::Tensor AutoencoderImpl::count_nll(const torch::Tensor& logits, const CellBatch& batch) {
+  // scVI-style: rate = library x softmax(logits).
+  torch::Tensor log_rate = torch::log_softmax(logits, 1) + torch::log(batch.library.clamp_min(1.0)).unsqueeze(1);
+  const torch::Tensor& x = batch.counts;
+  if (options_.loss == ReconstructionLoss::Poisson) return torch::exp(log_rate) - x * log_rate + torch::lgamma(x + 1);
+  torch::Tensor theta = torch::exp(log_theta).unsqueeze(0);
+  torch::Tensor log_theta_mu = torch::logaddexp(log_theta.unsqueeze(0), log_rate);  // log(theta + mu)
+  return -(torch::lgamma(x + theta) - torch::lgamma(theta) - torch::lgamma(x + 1) +
+           theta * (log_theta.unsqueeze(0) - log_theta_mu) + x * (log_rate - log_theta_mu));
+}
+
+torch::Tensor AutoencoderImpl::variational_loss(const CellBatch& batch) {
+  torch::Tensor h = encoder_output(batch);
+  torch::Tensor mean = h.slice(1, 0, options_.latent);
+  torch::Tensor log_var = h.slice(1, options_.latent).clamp(-10, 10);
+  // Training decodes a sample of the posterior; validation its mean (a deterministic score).
+  torch::Tensor z = is_training() ? mean + torch::exp(0.5 * log_var) * torch::randn_like(mean) : mean;
+  torch::Tensor nll = count_nll(decode(decoder_input(z, batch)), batch).sum(1);
+  torch::Tensor kl = 0.5 * (torch::exp(log_var) + mean * mean - 1 - log_var).sum(1);
+  double weight = 1.0;
+  if (is_training()) {
+    const int64_t step = kl_step.item<int64_t>();
+    if (options_.kl_warmup_steps > 0) weight = std::min(1.0, static_cast<double>(step) / options_.kl_warmup_steps);
+    kl_step.add_(1);
+  }
+  return (nll + weight * kl).mean();
+}
 
 torch::Tensor AutoencoderImpl::loss(const CellBatch& on_host) {
   const CellBatch batch = on_host.to(input_weight.device());
   const bool masks = is_training() && (options_.dropout > 0 || options_.input_dropout > 0);
   RowKeysGuard keys(*row_keys_, masks ? row_keys(batch) : torch::Tensor());
+  if (options_.variational) return variational_loss(batch);
   torch::Tensor output = decode(encode(batch));
   if (options_.loss == ReconstructionLoss::Mse) return torch::mse_loss(output, batch.input);
-  // scVI-style: rate = library x softmax(logits).
-  torch::Tensor log_rate = torch::log_softmax(output, 1) + torch::log(batch.library.clamp_min(1.0)).unsqueeze(1);
-  const torch::Tensor& x = batch.counts;
-  if (options_.loss == ReconstructionLoss::Poisson)
-    return (torch::exp(log_rate) - x * log_rate + torch::lgamma(x + 1)).mean();
-  torch::Tensor theta = torch::exp(log_theta).unsqueeze(0);
-  torch::Tensor log_theta_mu = torch::logaddexp(log_theta.unsqueeze(0), log_rate);  // log(theta + mu)
-  torch::Tensor log_likelihood = torch::lgamma(x + theta) - torch::lgamma(theta) - torch::lgamma(x + 1) +
-                                 theta * (log_theta.unsqueeze(0) - log_theta_mu) + x * (log_rate - log_theta_mu);
-  return -log_likelihood.mean();
+  return count_nll(output, batch).mean();
 }
 
 namespace {
@@ -341,8 +392,9 @@ double AutoencoderEncoder::imputed_value(double value, int64_t gene, double libr
 std::vector<std::vector<double>> AutoencoderEncoder::impute_masked(const AnnData& data,
                                                                    const std::vector<std::vector<std::string>>& masked,
                                                                    const std::vector<double>& totals, double target_sum) const {
-  if (options_.loss != ReconstructionLoss::Mse)
-    fail("{}: imputation compares MSE autoencoders (this one has the {} loss)", path(), options_.loss);
+  if (options_.loss != ReconstructionLoss::Mse || options_.variational)
+    fail("{}: imputation compares MSE autoencoders (this one has the {} loss{})", path(), options_.loss,
+         options_.variational ? ", variational" : "");
   auto input = preprocessor_.model_input(data);
   std::unordered_map<std::string, int64_t> column;
   for (size_t g = 0; g < preprocessor_.output_genes().size(); ++g) column[preprocessor_.output_genes()[g]] = static_cast<int64_t>(g);

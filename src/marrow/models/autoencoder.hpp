@@ -34,6 +34,7 @@ struct CellBatch {
   SparseInput sparse;     // when set, the first layer reads this instead of `input`
   torch::Tensor counts;   // [B, G] raw counts (count losses only)
   torch::Tensor library;  // [B] library sizes (count losses only)
+  torch::Tensor batch_codes;  // [B] int64 category of the batch covariate (variational with --batch-key)
   // Lasting id of each row (its position in the training cells): training draws each cell's dropout
   // masks from it, so a cell's masks do not depend on which cells share its batch or rank. Empty:
   // the rows' positions in the batch.
@@ -44,9 +45,12 @@ struct CellBatch {
 class AutoencoderImpl : public torch::nn::Module {
  public:
   explicit AutoencoderImpl(AutoencoderOptions options);
+  // The embedding: the latent vector (variational: the posterior mean).
   torch::Tensor encode(const CellBatch& batch);
   torch::Tensor decode(const torch::Tensor& latent);
-  // Mean reconstruction loss of the batch (per cell and gene).
+  // Mean reconstruction loss of the batch (per cell and gene); variational: per cell, the negative
+  // log-likelihood summed over genes plus the warmed-up KL term. Each training call is one step of
+  // the KL warm-up.
   torch::Tensor loss(const CellBatch& batch);
   const AutoencoderOptions& options() const { return options_; }
 
@@ -56,6 +60,13 @@ class AutoencoderImpl : public torch::nn::Module {
   torch::Tensor input_mask(const CellBatch& batch);
   // One mask key per row from its cell id and a draw of torch's generator.
   torch::Tensor row_keys(const CellBatch& batch) const;
+  // Encoder output before the latent split (variational: [B, 2 x latent], mean then log variance).
+  torch::Tensor encoder_output(const CellBatch& batch);
+  // Per-entry negative log-likelihood [B, G] of the counts under the decoder's poisson or nb rates.
+  torch::Tensor count_nll(const torch::Tensor& logits, const CellBatch& batch);
+  torch::Tensor variational_loss(const CellBatch& batch);
+  // The decoder's input: the latent, and the batch covariate one-hot where there is one.
+  torch::Tensor decoder_input(const torch::Tensor& latent, const CellBatch& batch) const;
   AutoencoderOptions options_;
   // Per-row mask keys of the batch being trained on ([B] int64 on the model's device), read by the
   // dropout layers; undefined outside loss().
@@ -66,6 +77,7 @@ class AutoencoderImpl : public torch::nn::Module {
   torch::nn::Sequential encoder_rest{nullptr};
   torch::nn::Sequential decoder{nullptr};
   torch::Tensor log_theta;  // per-gene inverse dispersion (nb)
+  torch::Tensor kl_step;    // training steps taken (variational: the KL warm-up; saved in checkpoints)
 };
 TORCH_MODULE(Autoencoder);
 

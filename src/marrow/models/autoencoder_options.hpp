@@ -30,6 +30,16 @@ struct AutoencoderOptions {
   double dropout = 0.1;
   double input_dropout = 0.0;        // masks input genes during training (denoising)
   ReconstructionLoss loss = ReconstructionLoss::Mse;
+  // Variational (`pretrain vae`, scVI-like): the encoder gives a Gaussian posterior (mean and log
+  // variance), the decoder reads a sample of it, and the loss per cell is the count likelihood summed
+  // over genes plus the KL divergence to N(0, I), whose weight rises linearly from 0 to 1 over
+  // kl_warmup_steps training steps. The embedding is the posterior mean.
+  bool variational = false;
+  int64_t kl_warmup_steps = 0;
+  // Batch covariate (`--batch-key`): its categories, given to the decoder one-hot (not to the
+  // encoder, so embedding new cells needs no batch). Empty: none.
+  std::string batch_key;
+  std::vector<std::string> batch_categories;
 
   nlohmann::json to_json() const;
   static AutoencoderOptions from_json(const nlohmann::json& json);

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <unordered_map>
 #include <fmt/ranges.h>
 
@@ -43,12 +45,52 @@ struct Corpus {
   std::function<double(const models::BatchLayout&, const CellLoss&)> validation;
   train::EpochOrder order;        // empty: the trainer's shuffle
   std::function<void()> report;   // after training
+  std::vector<std::string> batch_categories;  // --batch-key: the training cells' categories
 };
+
+// --batch-key: each cell's category among the training cells' (sorted), -1 for one they lack.
+struct BatchCovariate {
+  std::vector<std::string> categories;
+  std::vector<int64_t> train_codes, validation_codes;
+};
+
+BatchCovariate batch_covariate(const AnnData& data, const Parts& parts, const std::string& key, const std::string& path) {
+  const Column& column = data.obs.require(key);
+  std::set<std::string> seen;
+  for (int64_t r : parts.train) {
+    if (column.is_missing(static_cast<size_t>(r))) fail("{}: training cell {} has no value in the batch column '{}'", path, data.obs.index[r], key);
+    seen.insert(column.text(static_cast<size_t>(r)));
+  }
+  BatchCovariate b;
+  b.categories.assign(seen.begin(), seen.end());
+  auto codes = [&](const std::vector<int64_t>& rows) {
+    std::vector<int64_t> out;
+    for (int64_t r : rows) {
+      auto it = std::lower_bound(b.categories.begin(), b.categories.end(), column.text(static_cast<size_t>(r)));
+      out.push_back(it != b.categories.end() && *it == column.text(static_cast<size_t>(r)) ? it - b.categories.begin() : -1);
+    }
+    return out;
+  };
+  b.train_codes = codes(parts.train);
+  b.validation_codes = codes(parts.validation);
+  spdlog::info("batch covariate '{}': {} categories among the training cells", key, b.categories.size());
+  return b;
+}
+
+torch::Tensor codes_of(const std::vector<int64_t>& codes, std::span<const int64_t> rows) {
+  torch::Tensor t = torch::empty({static_cast<int64_t>(rows.size())}, torch::kInt64);
+  for (size_t i = 0; i < rows.size(); ++i) t[static_cast<int64_t>(i)] = codes[static_cast<size_t>(rows[i])];
+  return t;
+}
 
 Corpus in_memory_corpus(const PretrainOptions& options) {
   AnnData data = load_cells(options.data);
   Corpus corpus;
   corpus.parts = resolve_parts(data.obs, options.split, options.data.path);
+  auto covariate = std::make_shared<BatchCovariate>();
+  if (!options.model.batch_key.empty())
+    *covariate = batch_covariate(data, corpus.parts, options.model.batch_key, options.data.path);
+  corpus.batch_categories = covariate->categories;
   AnnData train_cells = data.select_cells(corpus.parts.train);
   auto preprocessor = std::make_shared<preprocess::Preprocessor>(preprocess::Preprocessor::fit(train_cells, options.preprocess));
   spdlog::info("preprocessing fitted on {} training cells: {}", train_cells.n_cells(), preprocessor->summary());
@@ -60,17 +102,23 @@ Corpus in_memory_corpus(const PretrainOptions& options) {
   corpus.n_validation = validation->log_normalised.rows;
   corpus.density = train->log_normalised.density();
   corpus.train_batch = [=](const std::vector<int64_t>& rows, const models::BatchLayout& layout) {
-    return models::make_batch(*preprocessor, *train, rows, layout);
+    models::CellBatch batch = models::make_batch(*preprocessor, *train, rows, layout);
+    if (!covariate->categories.empty()) batch.batch_codes = codes_of(covariate->train_codes, rows);
+    return batch;
   };
   corpus.validation = [=](const models::BatchLayout& layout, const CellLoss& loss) {
-    return mean_over_batches(all_rows(validation->log_normalised.rows), 1024, [&](std::span<const int64_t> batch) {
-      return loss(models::make_batch(*preprocessor, *validation, batch, layout)).item<double>();
+    return mean_over_batches(all_rows(validation->log_normalised.rows), 1024, [&](std::span<const int64_t> rows) {
+      models::CellBatch batch = models::make_batch(*preprocessor, *validation, rows, layout);
+      if (!covariate->categories.empty()) batch.batch_codes = codes_of(covariate->validation_codes, rows);
+      return loss(batch).item<double>();
     });
   };
   return corpus;
 }
 
 Corpus streamed_corpus(const PretrainOptions& options) {
+  if (!options.model.batch_key.empty())
+    fail("{}: --batch-key is not available with --stream yet; pretrain in memory, or without the batch covariate", options.data.path);
   auto stream = std::make_shared<StreamedTraining>(options.data, options.split, options.streaming, options.train.distributed);
   Corpus corpus;
   corpus.parts = stream->parts();
@@ -104,6 +152,12 @@ Corpus streamed_corpus(const PretrainOptions& options) {
   return corpus;
 }
 
+// Training steps in options.kl_warmup_epochs epochs (one step per global batch).
+int64_t kl_warmup_steps(const PretrainOptions& options, int64_t n_train) {
+  const int64_t steps_per_epoch = (n_train + options.train.batch_size - 1) / options.train.batch_size;
+  return static_cast<int64_t>(std::llround(options.kl_warmup_epochs * static_cast<double>(steps_per_epoch)));
+}
+
 }  // namespace
 
 PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
@@ -115,6 +169,8 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
 
   models::AutoencoderOptions model_options = options.model;
   model_options.n_genes = static_cast<int64_t>(preprocessor.output_genes().size());
+  model_options.batch_categories = corpus.batch_categories;
+  if (model_options.variational) model_options.kl_warmup_steps = kl_warmup_steps(options, corpus.n_train);
   torch::manual_seed(options.train.seed);
   models::Autoencoder model(model_options);
   bool counts = model_options.loss != models::ReconstructionLoss::Mse;
@@ -126,7 +182,7 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
 
   train::TrainOptions train_options = options.train;
   if (train_options.checkpoint.empty()) train_options.checkpoint = options.out + ".ckpt";
-  if (train_options.label == "train") train_options.label = "pretrain ae";
+  if (train_options.label == "train") train_options.label = model_options.variational ? "pretrain vae" : "pretrain ae";
   const CellLoss loss = [&](const models::CellBatch& batch) { return model->loss(batch); };
   train::TrainResult result = train::fit(
       *model, corpus.n_train,
@@ -149,7 +205,7 @@ PretrainSummary pretrain_autoencoder(const PretrainOptions& options) {
   nlohmann::json meta = {{"model", model_options.to_json()},
                          {"preprocessing", preprocessor.to_json()},
                          {"input_layer", sparse ? "sparse" : "dense"},
-                         {"run", run_metadata("pretrain ae", options.data.path, options.data.matrix, options.data.cells,
+                         {"run", run_metadata(model_options.variational ? "pretrain vae" : "pretrain ae", options.data.path, options.data.matrix, options.data.cells,
                                               options.train, result, corpus.parts)}};
   if (options.stream)
     meta["run"]["streaming"] = {{"chunk_cells", options.streaming.chunk_cells}, {"shuffle_buffer", options.streaming.shuffle_buffer}};

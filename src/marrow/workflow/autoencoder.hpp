@@ -36,7 +36,21 @@ struct PretrainOptions {
   // not by the file. Data-parallel ranks each read their own chunks.
   bool stream = false;
   StreamOptions streaming;
+  // Variational (`pretrain vae`): epochs over which the KL weight rises from 0 to 1.
+  double kl_warmup_epochs = 10;
 };
+
+// `pretrain vae`'s defaults: an scVI-like negative-binomial VAE (one hidden layer of 128, 32 latent
+// dimensions) on the 3,000 most variable genes (Seurat v3 on counts), log-normalised and not scaled.
+inline void set_vae_defaults(models::AutoencoderOptions& model, preprocess::PreprocessOptions& preprocess) {
+  model.variational = true;
+  model.loss = models::ReconstructionLoss::NegativeBinomial;
+  model.hidden = {128};
+  model.latent = 32;
+  preprocess.hvg = preprocess::HvgFlavor::SeuratV3;
+  preprocess.n_top_genes = 3000;
+  preprocess.scale = false;
+}
 
 PretrainSummary pretrain_autoencoder(const PretrainOptions& options);
 

@@ -58,9 +58,15 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
     c.split.seed = c.seed;
     c.split.validation_fraction = 0.1;
     const auto& pre = j.value("pretrain", nlohmann::json::object());
-    check_keys(pre, {"cells", "latent", "hidden", "activation", "norm", "loss", "dropout", "input_dropout", "epochs", "batch_size",
-                     "learning_rate", "weight_decay", "patience", "min_cells", "hvg", "n_top_genes", "scale"},
+    check_keys(pre, {"kind", "cells", "latent", "hidden", "activation", "norm", "loss", "dropout", "input_dropout", "epochs",
+                     "batch_size", "learning_rate", "weight_decay", "patience", "min_cells", "hvg", "n_top_genes", "scale",
+                     "kl_warmup", "batch_key"},
                source + ": pretrain");
+    const std::string kind = pre.value("kind", "ae");
+    if (kind != "ae" && kind != "vae") fail("{}: pretrain kind must be ae or vae, not '{}'", source, kind);
+    if (kind == "vae") set_vae_defaults(c.model, c.preprocess);
+    c.kl_warmup_epochs = pre.value("kl_warmup", c.kl_warmup_epochs);
+    c.model.batch_key = pre.value("batch_key", c.model.batch_key);
     c.pretrain_cells = pre.value("cells", "");
     c.model.latent = pre.value("latent", c.model.latent);
     c.model.hidden = pre.value("hidden", c.model.hidden);
@@ -70,7 +76,7 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
     c.model.dropout = pre.value("dropout", c.model.dropout);
     c.model.input_dropout = pre.value("input_dropout", c.model.input_dropout);
     c.preprocess.qc.min_cells = pre.value("min_cells", c.preprocess.qc.min_cells);
-    c.preprocess.hvg = pre.value("hvg", preprocess::HvgFlavor::None);
+    c.preprocess.hvg = pre.value("hvg", c.preprocess.hvg);
     c.preprocess.n_top_genes = pre.value("n_top_genes", c.preprocess.n_top_genes);
     c.preprocess.scale = pre.value("scale", c.preprocess.scale);
     c.pretrain.epochs = pre.value("epochs", 25);
@@ -132,6 +138,7 @@ PretrainOptions pretrain_step(const PipelineConfig& c, const RunDirectory& d, co
   pretrain.split.seed = c.seed;
   pretrain.preprocess = c.preprocess;
   pretrain.model = c.model;
+  pretrain.kl_warmup_epochs = c.kl_warmup_epochs;
   pretrain.train = c.pretrain;
   pretrain.train.metrics = d.file("ae_metrics.jsonl");
   pretrain.out = d.file("ae.marrow");

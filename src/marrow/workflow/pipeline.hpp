@@ -42,6 +42,7 @@ struct PipelineConfig {
   preprocess::PreprocessOptions preprocess = autoencoder_input_defaults();
   models::AutoencoderOptions model;
   train::TrainOptions pretrain;
+  double kl_warmup_epochs = 10;         // variational (pretrain kind "vae")
   train::TrainOptions classify;
   eval::ThresholdRule threshold_rule = eval::ThresholdRule::BalancedAccuracy;
   int64_t transformer_width = 256;
