@@ -57,7 +57,7 @@ def load(path):
 
 
 def pretrain(kind, adata, cells=None, *, out=None, layer=None, progress=True, **options):
-    """Pretrains a model of `kind` ("ae", "exceiver") on `adata` (an AnnData or a file path) ("ae", "vae", "exceiver"), as
+    """Pretrains a model of `kind` ("ae", "vae", "exceiver") on `adata` (an AnnData or a file path), as
     `marrow pretrain KIND --data ... [--cells CELLS]`; returns a Model. `out`: where to keep the
     model file (default: a temporary file until `Model.save`); `layer`: a layer instead of X."""
     if kind not in PRETRAIN_KINDS:
@@ -151,6 +151,7 @@ def _document():
     for function, path in ((pretrain, ["pretrain", "ae"]), (embed, ["embed"]), (impute, ["impute"]),
                            (zeroshot, ["zeroshot"])):
         function.__doc__ += "\n" + _options_doc(path)
+    pretrain.__doc__ += "\n\nkind='vae':" + _options_doc(["pretrain", "vae"])
     pretrain.__doc__ += "\n\nkind='exceiver':" + _options_doc(["pretrain", "exceiver"])
 
 
