@@ -99,8 +99,16 @@ nlohmann::json& last_result() {
   return result;
 }
 
-// The "marrow" logger on standard error, created once per process (run() may be called many times
-// by a program embedding it; such a program may have installed its own logger under that name).
+// Where a failure's message goes: standard error as "marrow: error: ...", or the caller's string.
+void report(std::string* error, const char* prefix, const std::string& message) {
+  if (error) *error = message;
+  else std::cerr << "marrow: " << prefix << message << "\n";
+}
+
+}  // namespace
+
+// run() may be called many times by a program embedding it, which may have installed its own
+// logger under the name "marrow" (then that one stays).
 void use_marrow_logger() {
   auto logger = spdlog::get("marrow");
   if (!logger) {
@@ -109,14 +117,6 @@ void use_marrow_logger() {
   }
   spdlog::set_default_logger(logger);
 }
-
-// Where a failure's message goes: standard error as "marrow: error: ...", or the caller's string.
-void report(std::string* error, const char* prefix, const std::string& message) {
-  if (error) *error = message;
-  else std::cerr << "marrow: " << prefix << message << "\n";
-}
-
-}  // namespace
 
 void record_result(nlohmann::json result) { last_result() = std::move(result); }
 

@@ -92,6 +92,10 @@ std::vector<Registration> torch_program_commands();
 int run(int argc, char** argv, std::span<const Registration> commands, void (*set_threads)(int),
         std::string* error = nullptr);
 
+// Makes the "marrow" logger on standard error the default, creating it once per process (run()
+// calls it; a program embedding the command line calls it to go back to standard error).
+void use_marrow_logger();
+
 // What the command just run produced (metrics, a summary, results), as JSON, for a program that
 // embeds the command line: each command records it beside what it prints; run() clears it first.
 void record_result(nlohmann::json result);

@@ -14,7 +14,6 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <spdlog/sinks/base_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -209,14 +208,9 @@ class PythonSink : public spdlog::sinks::base_sink<std::mutex> {
 // exit, so that no logger holding a Python object outlives the interpreter.
 void set_log(py::object callback) {
   spdlog::drop("marrow");
-  std::shared_ptr<spdlog::logger> logger;
-  if (callback.is_none()) {
-    logger = spdlog::stderr_color_mt("marrow");
-    logger->set_pattern("%^[%l]%$ %v");
-  } else {
-    logger = std::make_shared<spdlog::logger>("marrow", std::make_shared<PythonSink>(std::move(callback)));
-    spdlog::register_logger(logger);
-  }
+  if (callback.is_none()) return cli::use_marrow_logger();
+  auto logger = std::make_shared<spdlog::logger>("marrow", std::make_shared<PythonSink>(std::move(callback)));
+  spdlog::register_logger(logger);
   spdlog::set_default_logger(logger);
 }
 

@@ -13,7 +13,7 @@ classifier of two classes stores a decision threshold chosen on the validation p
 import os
 
 from . import _marrow
-from ._api import Model, _model_path, _output_key, _temporary_file
+from ._api import Model, _output_key, _temporary_file
 from ._command import run as _run
 from ._data import apply_output
 
@@ -71,4 +71,3 @@ def _document():
 
 
 _document()
-del _model_path

@@ -8,27 +8,13 @@
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
+#include "marrow/report/svg.hpp"
 
 namespace marrow::report {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string base64(const std::string& bytes) {
   static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -53,10 +39,10 @@ std::string image(std::string_view alt, std::string_view source, const fs::path&
   const bool svg = source.ends_with(".svg"), png = source.ends_with(".png");
   std::ifstream in(path, std::ios::binary);
   if ((!svg && !png) || source.find("..") != std::string_view::npos || !in)
-    return fmt::format("<span class=\"missing\">[figure not available: {}]</span>", escape(source));
+    return fmt::format("<span class=\"missing\">[figure not available: {}]</span>", xml_escape(source));
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  return fmt::format("<img class=\"figure\" alt=\"{}\" src=\"data:{};base64,{}\">", escape(alt),
+  return fmt::format("<img class=\"figure\" alt=\"{}\" src=\"data:{};base64,{}\">", xml_escape(alt),
                      svg ? "image/svg+xml" : "image/png", base64(bytes.str()));
 }
 
@@ -74,7 +60,7 @@ std::string inline_html(std::string_view text, const fs::path& base_dir) {
         std::string_view label = text.substr(label_start, close - label_start);
         std::string_view target = text.substr(close + 2, end - close - 2);
         out += is_image ? image(label, target, base_dir)
-                        : fmt::format("<a href=\"{}\">{}</a>", escape(target), inline_html(label, base_dir));
+                        : fmt::format("<a href=\"{}\">{}</a>", xml_escape(target), inline_html(label, base_dir));
         i = end + 1;
         continue;
       }
@@ -82,7 +68,7 @@ std::string inline_html(std::string_view text, const fs::path& base_dir) {
     if (text[i] == '`') {
       size_t end = text.find('`', i + 1);
       if (end != std::string_view::npos) {
-        out += "<code>" + escape(text.substr(i + 1, end - i - 1)) + "</code>";
+        out += "<code>" + xml_escape(text.substr(i + 1, end - i - 1)) + "</code>";
         i = end + 1;
         continue;
       }
@@ -95,7 +81,7 @@ std::string inline_html(std::string_view text, const fs::path& base_dir) {
         continue;
       }
     }
-    out += escape(text.substr(i, 1));
+    out += xml_escape(text.substr(i, 1));
     ++i;
   }
   return out;
@@ -177,7 +163,7 @@ std::string markdown_to_html(std::string_view markdown, const fs::path& base_dir
     if (line.starts_with("```")) {
       flush_paragraph();
       body += "<pre>";
-      for (++i; i < lines.size() && !lines[i].starts_with("```"); ++i) body += escape(lines[i]) + "\n";
+      for (++i; i < lines.size() && !lines[i].starts_with("```"); ++i) body += xml_escape(lines[i]) + "\n";
       body += "</pre>\n";
     } else if (line.starts_with('#')) {
       flush_paragraph();
@@ -206,7 +192,7 @@ std::string markdown_to_html(std::string_view markdown, const fs::path& base_dir
   }
   flush_paragraph();
   return fmt::format("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n{}</head>\n<body>\n{}</body></html>\n",
-                     escape(title), kStyleAndScript, body);
+                     xml_escape(title), kStyleAndScript, body);
 }
 
 std::string markdown_tables(std::string_view markdown) {

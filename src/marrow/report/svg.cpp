@@ -8,17 +8,9 @@
 
 namespace marrow::report {
 
-namespace {
-
-// Tableau-20 order: distinct at a glance for up to 20 classes (van Galen has 21 states; the 21st
-// wraps round to the first colour, with the legend still naming each).
-const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-                                "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
-                                "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"};
-constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
-
-std::string escape(const std::string& text) {
+std::string xml_escape(std::string_view text) {
   std::string out;
+  out.reserve(text.size());
   for (char ch : text) {
     switch (ch) {
       case '&': out += "&amp;"; break;
@@ -31,13 +23,22 @@ std::string escape(const std::string& text) {
   return out;
 }
 
+namespace {
+
+// Tableau-20 order: distinct at a glance for up to 20 classes (van Galen has 21 states; the 21st
+// wraps round to the first colour, with the legend still naming each).
+const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+                                "#7f7f7f", "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896",
+                                "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"};
+constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
+
 std::string header(double width, double height, const std::string& title) {
   return fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
       "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
       "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
       "<text x=\"{2}\" y=\"20\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">{3}</text>\n",
-      width, height, width / 2, escape(title));
+      width, height, width / 2, xml_escape(title));
 }
 
 std::string tick_label(double value) {
@@ -84,7 +85,7 @@ std::string legend(double x, double y, const std::vector<std::string>& names, bo
       out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"/>\n", x, row - 4, x + 16, row - 4, colour);
     else
       out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"4\" fill=\"{}\"/>\n", x + 8, row - 4, colour);
-    out += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", x + 22, row, escape(names[i]));
+    out += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", x + 22, row, xml_escape(names[i]));
   }
   return out;
 }
@@ -114,9 +115,9 @@ std::string line_chart_svg(const std::string& title, const std::string& x_label,
   out += plot_frame(left, top, plot_w, plot_h, y_lo, y_hi);
   for (double t : nice_ticks(x_lo, x_hi, 8))
     out += fmt::format("<text x=\"{:.1f}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", px(t), top + plot_h + 16, tick_label(t));
-  out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + plot_w / 2, height - 10, escape(x_label));
+  out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", left + plot_w / 2, height - 10, xml_escape(x_label));
   out += fmt::format("<text transform=\"translate(16 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n", top + plot_h / 2,
-                     escape(y_label));
+                     xml_escape(y_label));
 
   std::vector<std::string> names;
   for (size_t s = 0; s < series.size(); ++s) {
@@ -146,9 +147,9 @@ std::string confusion_svg(const std::string& title, const std::vector<std::strin
                      top + cell * static_cast<double>(k) / 2);
   for (size_t i = 0; i < k; ++i) {
     double centre = static_cast<double>(i) * cell + cell / 2;
-    out += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 6, top + centre + 4, escape(classes[i]));
+    out += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", left - 6, top + centre + 4, xml_escape(classes[i]));
     out += fmt::format("<text transform=\"translate({:.1f} {}) rotate(-90)\">{}</text>\n", left + centre + 4, top - 6,
-                       escape(classes[i]));
+                       xml_escape(classes[i]));
   }
   for (size_t t = 0; t < k; ++t) {
     int64_t row_total = 0;
@@ -210,7 +211,7 @@ std::string strip_chart_svg(const std::string& title, const std::string& y_label
   auto py = [&](double y) { return top + (1 - (y - y_lo) / (y_hi - y_lo)) * plot_h; };
   out += plot_frame(left, top, plot_w, plot_h, y_lo, y_hi);
   out += fmt::format("<text transform=\"translate(16 {}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n", top + plot_h / 2,
-                     escape(y_label));
+                     xml_escape(y_label));
   for (size_t c = 0; c < categories.size(); ++c) {
     const double centre = left + column * (static_cast<double>(c) + 0.5);
     const char* colour = kPalette[c % kPaletteSize];
@@ -227,7 +228,7 @@ std::string strip_chart_svg(const std::string& title, const std::string& y_label
       out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#222\" stroke-width=\"2\"/>\n",
                          centre - column * 0.35, py(sum / n), centre + column * 0.35, py(sum / n));
     out += fmt::format("<text transform=\"translate({:.1f} {}) rotate(35)\" text-anchor=\"start\">{}</text>\n", centre - 10,
-                       top + plot_h + 14, escape(categories[c]));
+                       top + plot_h + 14, xml_escape(categories[c]));
   }
   return out + "</svg>\n";
 }

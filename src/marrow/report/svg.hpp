@@ -6,6 +6,7 @@
 // is packaged for C++ in Debian that writes SVG without a display stack, so this stays small and ours.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace marrow::report {
@@ -32,5 +33,8 @@ std::string scatter_svg(const std::string& title, const std::vector<float>& xy, 
 // its mean as a bar; y is linear over the values. Non-finite values are skipped.
 std::string strip_chart_svg(const std::string& title, const std::string& y_label, const std::vector<std::string>& categories,
                             const std::vector<std::vector<double>>& values);
+
+// Text with &, <, > and " replaced by their entities (SVG and HTML alike).
+std::string xml_escape(std::string_view text);
 
 }  // namespace marrow::report

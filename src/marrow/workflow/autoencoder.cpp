@@ -66,8 +66,9 @@ BatchCovariate batch_covariate(const AnnData& data, const Parts& parts, const st
   auto codes = [&](const std::vector<int64_t>& rows) {
     std::vector<int64_t> out;
     for (int64_t r : rows) {
-      auto it = std::lower_bound(b.categories.begin(), b.categories.end(), column.text(static_cast<size_t>(r)));
-      out.push_back(it != b.categories.end() && *it == column.text(static_cast<size_t>(r)) ? it - b.categories.begin() : -1);
+      const std::string value = column.text(static_cast<size_t>(r));
+      auto it = std::lower_bound(b.categories.begin(), b.categories.end(), value);
+      out.push_back(it != b.categories.end() && *it == value ? it - b.categories.begin() : -1);
     }
     return out;
   };
@@ -78,9 +79,10 @@ BatchCovariate batch_covariate(const AnnData& data, const Parts& parts, const st
 }
 
 torch::Tensor codes_of(const std::vector<int64_t>& codes, std::span<const int64_t> rows) {
-  torch::Tensor t = torch::empty({static_cast<int64_t>(rows.size())}, torch::kInt64);
-  for (size_t i = 0; i < rows.size(); ++i) t[static_cast<int64_t>(i)] = codes[static_cast<size_t>(rows[i])];
-  return t;
+  std::vector<int64_t> batch;
+  batch.reserve(rows.size());
+  for (int64_t r : rows) batch.push_back(codes[static_cast<size_t>(r)]);
+  return torch::tensor(batch, torch::kInt64);
 }
 
 Corpus in_memory_corpus(const PretrainOptions& options) {

@@ -40,6 +40,9 @@ struct PretrainOptions {
   double kl_warmup_epochs = 10;
 };
 
+// The autoencoder kinds a pipeline config names (`pretrain.kind`), as the CLI's `pretrain ae|vae`.
+enum class AutoencoderKind { Ae, Vae };
+
 // `pretrain vae`'s defaults: an scVI-like negative-binomial VAE (one hidden layer of 128, 32 latent
 // dimensions) on the 3,000 most variable genes (Seurat v3 on counts), log-normalised and not scaled.
 inline void set_vae_defaults(models::AutoencoderOptions& model, preprocess::PreprocessOptions& preprocess) {
@@ -55,3 +58,14 @@ inline void set_vae_defaults(models::AutoencoderOptions& model, preprocess::Prep
 PretrainSummary pretrain_autoencoder(const PretrainOptions& options);
 
 }  // namespace marrow::workflow
+
+namespace marrow {
+
+template <>
+struct EnumNames<workflow::AutoencoderKind> {
+  static constexpr const char* what = "pretrain kind";
+  static constexpr std::array<std::pair<workflow::AutoencoderKind, const char*>, 2> table{
+      {{workflow::AutoencoderKind::Ae, "ae"}, {workflow::AutoencoderKind::Vae, "vae"}}};
+};
+
+}  // namespace marrow

@@ -62,9 +62,7 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
                      "batch_size", "learning_rate", "weight_decay", "patience", "min_cells", "hvg", "n_top_genes", "scale",
                      "kl_warmup", "batch_key"},
                source + ": pretrain");
-    const std::string kind = pre.value("kind", "ae");
-    if (kind != "ae" && kind != "vae") fail("{}: pretrain kind must be ae or vae, not '{}'", source, kind);
-    if (kind == "vae") set_vae_defaults(c.model, c.preprocess);
+    if (pre.value("kind", AutoencoderKind::Ae) == AutoencoderKind::Vae) set_vae_defaults(c.model, c.preprocess);
     c.kl_warmup_epochs = pre.value("kl_warmup", c.kl_warmup_epochs);
     c.model.batch_key = pre.value("batch_key", c.model.batch_key);
     c.pretrain_cells = pre.value("cells", "");
