@@ -138,3 +138,14 @@ def test_gene_model_genes_impute_and_gil(adata, tmp_path):
     results = marrow.gil.run(adata, tmp_path / "gil", auto_plan="random", stages=1, epochs=1, dim=16, latents=4,
                              strategies="finetune", eval_cells=50, probe_cells=100, no_save_models=True, progress=False)
     assert "summary" in results and (tmp_path / "gil" / "report.html").exists()
+
+
+def test_backed_anndata_is_read_from_its_file(simulated):
+    import anndata
+
+    backed = anndata.read_h5ad(simulated, backed="r")
+    in_memory = anndata.read_h5ad(simulated)
+    model = marrow.pretrain("ae", backed, progress=False, **AE)
+    assert np.array_equal(marrow.embed(model, backed, progress=False), marrow.embed(model, in_memory, progress=False))
+    plan = marrow.gil.plan(backed, str(simulated) + ".plan.json", auto_plan="random", stages=1, progress=False)
+    assert len(plan["stages"]) == 2

@@ -37,7 +37,9 @@ AnnData load_part(const DataSpec& spec, const SplitChoice& split, Part part) {
 }
 
 void write_results(const DataSpec& spec, const AnnData& data, const io::H5adAdditions& additions, const std::string& out) {
-  bool whole_h5ad = spec.cells.empty() && spec.labels.empty() && io::detect_format(spec.path) == io::InputFormat::H5ad;
+  // An in-memory output (io/memory.hpp) keeps the additions only, whatever the input.
+  bool whole_h5ad = spec.cells.empty() && spec.labels.empty() && !is_memory_path(out) &&
+                    io::detect_format(spec.path) == io::InputFormat::H5ad;
   if (whole_h5ad) {
     io::write_h5ad_with_additions(spec.path, out, additions);
   } else {
