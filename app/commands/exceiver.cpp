@@ -134,14 +134,20 @@ void add_finetune_command(CLI::App& app) {
   o->train.batch_size = 32;
   o->train.learning_rate = 3e-4;
   o->train.patience = 5;
-  auto* cmd = app.add_subcommand("finetune", "Fine-tune a gene model to a cell label (class query + head); evaluate with classify evaluate");
-  cmd->add_option("--model,-m", o->finetune_model, "Pretrained gene model (.marrow, exceiver)")->required();
+  auto* cmd = app.add_subcommand("finetune",
+                                 "Fine-tune a pretrained model (autoencoder, VAE or gene model) with a head on a cell label; evaluate "
+                                 "with classify evaluate");
+  cmd->add_option("--model,-m", o->finetune_model, "Pretrained model (.marrow: autoencoder or exceiver)")->required();
   add_data_options(*cmd, o->data);
   cmd->add_option("--label", o->label, "obs column to predict")->required();
-  add_enum_option(*cmd, "--head", o->model.head, "Head on the class query's output",
+  add_enum_option(*cmd, "--head", o->model.head, "Head on the pretrained model's output (gene model: its class query)",
                   {models::Head::Linear, models::Head::Mlp, models::Head::Transformer});
-  cmd->add_flag("--freeze", o->freeze, "Train only the class query and the head; the pretrained model stays as it is");
-  cmd->add_flag("--from-scratch", o->from_scratch, "The model's architecture and vocabulary, randomly initialised (the control)");
+  cmd->add_flag("--freeze", o->freeze, "Train only the head (gene model: and its class query); the pretrained model stays as it is");
+  cmd->add_flag("--from-scratch", o->from_scratch, "The model's architecture and input, randomly initialised (the control)");
+  cmd->add_option("--encoder-lr-factor", o->encoder_learning_rate_factor,
+                  "The pretrained weights learn at the learning rate times this (the head at the learning rate)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   cmd->add_option("--label-fraction", o->label_fraction, "Train on this seeded, stratified share of the training cells")
       ->capture_default_str();
   cmd->add_flag("!--unbalanced", o->balanced, "Do not weight classes by inverse frequency");

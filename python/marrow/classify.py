@@ -5,10 +5,13 @@
     clf.metrics                       # metrics on the split's test part, as the CLI's JSON
     clf.evaluate(other, label="condition")
     clf.predict(other)                # obs columns marrow_prediction, marrow_p_CLASS
+    tuned = marrow.classify.finetune(model, adata, label="condition", split="group:patient")
 
 `embedding` is an obsm key of `adata` (an embedding from `marrow.embed`), "pca" (the baseline:
 3,000 scaled highly variable genes, 256 principal components) or "hvg" (the scaled genes). A
 classifier of two classes stores a decision threshold chosen on the validation part.
+`finetune` trains a pretrained model (autoencoder, VAE or gene model) end to end with the head, as
+`marrow finetune`; the classifier it returns reads raw counts.
 """
 import os
 
@@ -55,6 +58,19 @@ def train(adata, label, embedding="X_marrow", head=None, *, out=None, layer=None
     return Classifier(out, metrics, temporary)
 
 
+def finetune(model, adata, label, head=None, *, out=None, layer=None, progress=True, **options):
+    """Fine-tunes pretrained `model` (a Model or .marrow path: autoencoder, VAE or gene model) with `head`
+    on `label` of `adata`'s raw counts, as `marrow finetune` (`from_scratch=True`: the same network
+    randomly initialised; `encoder_lr_factor`: the pretrained weights' share of the learning rate);
+    returns a Classifier whose `metrics` are those of the test part."""
+    temporary = None
+    if out is None:
+        out, temporary = _temporary_file()
+    metrics = _run(["finetune"], dict(options, model=os.fspath(model), label=label, head=head, out=os.fspath(out)),
+                   progress, {"data": (adata, layer)})
+    return Classifier(out, metrics, temporary)
+
+
 def load(path):
     """Opens a classifier file written by the CLI or by `Classifier.save`."""
     path = os.fspath(path)
@@ -67,6 +83,7 @@ def _document():
     from ._api import _options_doc
 
     train.__doc__ += "\n" + _options_doc(["classify", "train"])
+    finetune.__doc__ += "\n" + _options_doc(["finetune"])
     Classifier.evaluate.__doc__ += "\n" + _options_doc(["classify", "evaluate"])
 
 

@@ -149,3 +149,19 @@ def test_backed_anndata_is_read_from_its_file(simulated):
     assert np.array_equal(marrow.embed(model, backed, progress=False), marrow.embed(model, in_memory, progress=False))
     plan = marrow.gil.plan(backed, str(simulated) + ".plan.json", auto_plan="random", stages=1, progress=False)
     assert len(plan["stages"]) == 2
+
+
+def test_finetune_of_an_autoencoder_matches_the_cli(adata, simulated, tmp_path):
+    cli("pretrain", "ae", "--data", simulated, *ae_flags(), "--out", tmp_path / "ae.marrow")
+    args = ["--label", "malignancy", "--cells", "lineage=progenitor", "--split", "group:patient", "--seed", 1, "--epochs", 3,
+            "--head", "mlp"]
+    expected = json.loads(cli("finetune", "--model", tmp_path / "ae.marrow", "--data", simulated, *args, "--out",
+                              tmp_path / "ft.marrow", "--json"))
+    tuned = marrow.classify.finetune(marrow.load(tmp_path / "ae.marrow"), adata, "malignancy", head="mlp",
+                                     cells="lineage=progenitor", split="group:patient", seed=1, epochs=3, progress=False)
+    assert tuned.metrics["auroc"] == expected["auroc"]
+    # The fine-tuned classifier reads raw counts: no embedding needed to evaluate new cells.
+    monocytic = tuned.evaluate(adata, "malignancy", cells="lineage=monocytic", progress=False)
+    assert monocytic["n"] == int((adata.obs["lineage"] == "monocytic").sum())
+    with pytest.raises(ValueError, match="cannot be fine-tuned"):
+        marrow.classify.finetune(tuned, adata, "malignancy", progress=False)

@@ -12,7 +12,11 @@
 #include "marrow/eval/metrics.hpp"
 #include "marrow/io/h5ad_reader.hpp"
 #include "marrow/io/h5ad_writer.hpp"
+#include "marrow/data/cell_source.hpp"
+#include "marrow/data/selection.hpp"
 #include "marrow/models/autoencoder.hpp"
+#include "marrow/models/classifier_bundle.hpp"
+#include "marrow/models/encoder.hpp"
 #include "marrow/models/model_file.hpp"
 #include "marrow/sim/simulator.hpp"
 #include "marrow/train/fused_adamw.hpp"
@@ -218,6 +222,62 @@ TEST_F(ModelsTest, ClassifierBadInputs) {
   }
   c.data.cells = "";
   c.embedding = models::ClassifierFeatures::from_option("X_missing");
+  EXPECT_THROW(workflow::classify_train(c), Error);
+  EXPECT_FALSE(std::filesystem::exists(c.out));
+}
+
+// Fine-tuning an autoencoder: the classifier starts from the pretrained encoder (with the encoder's
+// learning rate at 0 its features are exactly the pretrained embedding), --from-scratch does not,
+// the fine-tuned classifier learns the label, and a classifier file is refused as a pretrained model.
+TEST_F(ModelsTest, FinetuneStartsFromThePretrainedAutoencoder) {
+  auto o = pretrain_options(path("ft_ae.marrow"));
+  o.train.epochs = 4;
+  workflow::pretrain_autoencoder(o);
+  const AnnData cells = io::read_h5ad(data()).select_cells(rows_with_value(io::read_h5ad(data()).obs.require("malignancy")));
+  const DenseMatrix pretrained = models::load_encoder(o.out)->encode(InMemoryCells(cells));
+  auto features_of = [&](const std::string& classifier) {
+    torch::Tensor f = models::SavedClassifier::load(classifier).features(cells).contiguous();
+    return std::vector<float>(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  };
+  auto max_difference = [&](const std::vector<float>& f) {
+    double d = 0;
+    for (size_t i = 0; i < f.size(); ++i) d = std::max(d, std::abs(static_cast<double>(f[i]) - pretrained.values[i]));
+    return d;
+  };
+  workflow::ClassifyTrainOptions c;
+  c.data.path = data();
+  c.data.cells = "lineage=progenitor";
+  c.finetune_model = o.out;
+  c.label = "malignancy";
+  c.model.head = models::Head::Mlp;
+  c.split.spec = "group:patient";
+  c.split.stratify = "condition";
+  c.split.validation_fraction = 0.1;
+  c.train.epochs = 8;
+  c.train.batch_size = 32;
+  c.encoder_learning_rate_factor = 0;
+  c.out = path("ft_frozen_lr.marrow");
+  workflow::classify_train(c);
+  ASSERT_EQ(features_of(c.out).size(), pretrained.values.size());
+  EXPECT_LT(max_difference(features_of(c.out)), 1e-5);
+
+  c.encoder_learning_rate_factor = 0.1;
+  c.out = path("ft.marrow");
+  nlohmann::json tuned = workflow::classify_train(c);
+  EXPECT_GT(max_difference(features_of(c.out)), 1e-4);  // the encoder moved
+  EXPECT_GT(tuned["auroc"].get<double>(), 0.65);
+  EXPECT_EQ(models::read_model_header(c.out).meta["features"]["autoencoder"]["pretrained"], o.out);
+
+  c.from_scratch = true;
+  c.encoder_learning_rate_factor = 0;
+  c.out = path("ft_scratch.marrow");
+  workflow::classify_train(c);
+  EXPECT_GT(max_difference(features_of(c.out)), 1e-2);
+  EXPECT_EQ(models::read_model_header(c.out).meta["features"]["autoencoder"]["pretrained"], "");
+
+  c.from_scratch = false;
+  c.finetune_model = path("ft.marrow");  // a classifier, not a pretrained model
+  c.out = path("ft_bad.marrow");
   EXPECT_THROW(workflow::classify_train(c), Error);
   EXPECT_FALSE(std::filesystem::exists(c.out));
 }

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <numeric>
 
 #include "marrow/core/error.hpp"
 #include "marrow/core/random.hpp"
@@ -12,25 +13,83 @@
 namespace marrow::models {
 
 ClassifierBundleImpl::ClassifierBundleImpl(const ClassifierOptions& options, int64_t pca_genes, int64_t pca_components,
-                                           const std::optional<ExceiverOptions>& gene_model) {
+                                           const std::optional<ExceiverOptions>& gene_model,
+                                           const std::optional<AutoencoderOptions>& autoencoder_options) {
   classifier = register_module("classifier", Classifier(options));
   if (pca_genes > 0) pca = register_module("pca", PcaProjection(pca_genes, pca_components));
   if (gene_model) exceiver = register_module("exceiver", Exceiver(*gene_model));
+  if (autoencoder_options) autoencoder = register_module("autoencoder", Autoencoder(*autoencoder_options));
 }
 
-TokenFeatures token_features(const AnnData& data, const TokenInput& input) { return {input.tokenize(data), input.whole_cells()}; }
-
-torch::Tensor gene_model_features(ClassifierBundle& bundle, const TokenFeatures& tokens, const std::vector<int64_t>& rows) {
-  Rng rng(0);
-  std::vector<CellExample> examples;
-  for (int64_t r : rows) examples.push_back(make_example(tokens.cells, r, tokens.whole, rng));
-  return bundle->exceiver->class_representation(bundle->exceiver->encode(to_batch(examples, false)));
+std::string ClassifierBundleImpl::pretrained_prefix() const {
+  if (exceiver) return "exceiver.";
+  if (autoencoder) return "autoencoder.";
+  return "";
 }
 
-torch::Tensor gene_model_features_in_batches(ClassifierBundle& bundle, const TokenFeatures& tokens) {
-  return over_whole_cells(tokens.cells, tokens.whole, 256, [&](const TokenBatch& b) {
-    return bundle->exceiver->class_representation(bundle->exceiver->encode(b));
-  });
+namespace {
+
+// The gene model reads cells as token sets over its vocabulary, whole (nothing masked).
+class GeneModelInput final : public EncoderInput {
+ public:
+  GeneModelInput(const AnnData& data, const TokenInput& input) : cells_(input.tokenize(data)), whole_(input.whole_cells()) {}
+  torch::Tensor features(ClassifierBundle& bundle, const std::vector<int64_t>& rows) const override {
+    Rng rng(0);
+    std::vector<CellExample> examples;
+    for (int64_t r : rows) examples.push_back(make_example(cells_, r, whole_, rng));
+    return bundle->exceiver->class_representation(bundle->exceiver->encode(to_batch(examples, false)));
+  }
+  torch::Tensor features_in_batches(ClassifierBundle& bundle) const override {
+    bundle->eval();
+    torch::NoGradGuard no_grad;
+    return over_whole_cells(cells_, whole_, 256, [&](const TokenBatch& b) {
+      return bundle->exceiver->class_representation(bundle->exceiver->encode(b));
+    });
+  }
+  int64_t evaluation_batch() const override { return 256; }
+
+ private:
+  preprocess::TokenCells cells_;
+  MaskingOptions whole_;
+};
+
+// The autoencoder reads cells through the preprocessing fitted at pretraining.
+class AutoencoderInput final : public EncoderInput {
+ public:
+  AutoencoderInput(const AnnData& data, const preprocess::Preprocessor& preprocessor, bool sparse)
+      : preprocessor_(preprocessor), input_(preprocessor.model_input(data)), layout_{sparse && !preprocessor.scales(), false, false} {}
+  torch::Tensor features(ClassifierBundle& bundle, const std::vector<int64_t>& rows) const override {
+    return bundle->autoencoder->encode(make_batch(preprocessor_, input_, rows, layout_));
+  }
+  torch::Tensor features_in_batches(ClassifierBundle& bundle) const override {
+    bundle->eval();
+    torch::NoGradGuard no_grad;
+    const int64_t n = input_.log_normalised.rows;
+    std::vector<torch::Tensor> parts;
+    for (int64_t start = 0; start < n; start += kBatch) {
+      std::vector<int64_t> rows(static_cast<size_t>(std::min(n, start + kBatch) - start));
+      std::iota(rows.begin(), rows.end(), start);
+      parts.push_back(features(bundle, rows).cpu());
+    }
+    return parts.empty() ? torch::zeros({0, bundle->autoencoder->options().latent}) : torch::cat(parts);
+  }
+  int64_t evaluation_batch() const override { return kBatch; }
+
+ private:
+  static constexpr int64_t kBatch = 1024;
+  preprocess::Preprocessor preprocessor_;
+  preprocess::Preprocessor::ModelInput input_;
+  BatchLayout layout_;
+};
+
+}  // namespace
+
+std::unique_ptr<EncoderInput> gene_model_input(const AnnData& data, const TokenInput& input) {
+  return std::make_unique<GeneModelInput>(data, input);
+}
+
+std::unique_ptr<EncoderInput> autoencoder_input(const AnnData& data, const preprocess::Preprocessor& preprocessor, bool sparse) {
+  return std::make_unique<AutoencoderInput>(data, preprocessor, sparse);
 }
 
 torch::Tensor embedding_features(const AnnData& data, const std::string& key) {
@@ -86,6 +145,7 @@ SavedClassifier SavedClassifier::load(const std::string& path) {
     c.features_ = ClassifierFeatures::from_stored(features.at("embedding"));
     int64_t pca_genes = 0, pca_components = 0;
     std::optional<ExceiverOptions> gene_model;
+    std::optional<AutoencoderOptions> autoencoder;
     switch (c.features_.kind) {
       case FeatureKind::Pca:
         preprocessor = preprocess::Preprocessor::from_json(features.at("preprocessing"));
@@ -97,9 +157,16 @@ SavedClassifier SavedClassifier::load(const std::string& path) {
         c.gene_model_input_ = TokenInput::from_meta(features.at("exceiver"), path);
         gene_model = ExceiverOptions::from_json(features.at("exceiver").at("model"));
         break;
+      case FeatureKind::Autoencoder: {
+        const nlohmann::json& pretrained = features.at("autoencoder");
+        c.autoencoder_preprocessor_ = preprocess::Preprocessor::from_json(pretrained.at("preprocessing"));
+        c.autoencoder_sparse_ = pretrained.value("input_layer", InputLayer::Dense) == InputLayer::Sparse;
+        autoencoder = AutoencoderOptions::from_json(pretrained.at("model"));
+        break;
+      }
       case FeatureKind::Embedding: break;
     }
-    c.bundle_ = ClassifierBundle(ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, gene_model);
+    c.bundle_ = ClassifierBundle(ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, gene_model, autoencoder);
     if (meta.contains("threshold") && !meta["threshold"].is_null()) c.threshold_ = meta["threshold"].get<double>();
   } catch (const nlohmann::json::exception& e) {
     fail("{}: classifier metadata is incomplete: {}", path, e.what());
@@ -111,9 +178,9 @@ SavedClassifier SavedClassifier::load(const std::string& path) {
 
 torch::Tensor SavedClassifier::features(const AnnData& data) {
   switch (features_.kind) {
-    case FeatureKind::GeneModel:
-      bundle_->eval();
-      return gene_model_features_in_batches(bundle_, token_features(data, *gene_model_input_));
+    case FeatureKind::GeneModel: return gene_model_input(data, *gene_model_input_)->features_in_batches(bundle_);
+    case FeatureKind::Autoencoder:
+      return autoencoder_input(data, *autoencoder_preprocessor_, autoencoder_sparse_)->features_in_batches(bundle_);
     case FeatureKind::Pca: return pca_->project(pca_->expression(data));
     case FeatureKind::Hvg: return scaled_expression(*hvg_, data);
     case FeatureKind::Embedding: break;

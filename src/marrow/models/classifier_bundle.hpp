@@ -1,7 +1,8 @@
 #pragma once
 // A classifier as marrow saves it (model files of kind "classifier"): the head (models/classifier.hpp)
 // together with what turns cells into its features (models/classifier_features.hpp): nothing for an
-// obsm embedding, the fitted PCA projection for the baseline, the whole gene model when fine-tuned.
+// obsm embedding, the fitted PCA projection for the baseline, the whole pretrained model (gene model
+// or autoencoder) when fine-tuned.
 // One module, so one file holds everything `classify evaluate|predict` and `zeroshot` need.
 //
 // Training (workflow/classify.cpp) builds a ClassifierBundle and fits it; SavedClassifier loads one
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "marrow/data/anndata.hpp"
+#include "marrow/models/autoencoder.hpp"
 #include "marrow/models/classifier.hpp"
 #include "marrow/models/classifier_features.hpp"
 #include "marrow/models/exceiver.hpp"
@@ -28,26 +30,37 @@ namespace marrow::models {
 inline constexpr const char* kClassifierKind = "classifier";
 
 struct ClassifierBundleImpl : torch::nn::Module {
-  // pca_genes > 0: the baseline's projection (genes x components); gene_model: a fine-tuned gene model.
+  // pca_genes > 0: the baseline's projection (genes x components); gene_model or autoencoder: a
+  // fine-tuned pretrained model.
   ClassifierBundleImpl(const ClassifierOptions& options, int64_t pca_genes, int64_t pca_components,
-                       const std::optional<ExceiverOptions>& gene_model = std::nullopt);
+                       const std::optional<ExceiverOptions>& gene_model = std::nullopt,
+                       const std::optional<AutoencoderOptions>& autoencoder = std::nullopt);
   Classifier classifier{nullptr};
   PcaProjection pca{nullptr};
   Exceiver exceiver{nullptr};
+  Autoencoder autoencoder{nullptr};
+  // The name prefix of the pretrained model's parameters ("exceiver." or "autoencoder."; empty
+  // without one): fine-tuning trains them at a lower learning rate than the head.
+  std::string pretrained_prefix() const;
 };
 TORCH_MODULE(ClassifierBundle);
 
-// What a fine-tuned gene model reads: the cells as token sets over its vocabulary, whole.
-struct TokenFeatures {
-  preprocess::TokenCells cells;
-  MaskingOptions whole;
+// What a fine-tuned model reads: every cell of the data as its pretrained model takes cells in (the
+// gene model: token sets over its vocabulary; the autoencoder: its fitted preprocessing), and its
+// view of chosen cells: with gradients when training, or of every cell in batches (no gradients).
+class EncoderInput {
+ public:
+  virtual ~EncoderInput() = default;
+  virtual torch::Tensor features(ClassifierBundle& bundle, const std::vector<int64_t>& rows) const = 0;
+  virtual torch::Tensor features_in_batches(ClassifierBundle& bundle) const = 0;
+  // Cells per batch when scoring validation cells.
+  virtual int64_t evaluation_batch() const = 0;
 };
-TokenFeatures token_features(const AnnData& data, const TokenInput& input);
-
-// The gene model's class-query representation [rows, dim] of the given cells (with gradients when
-// training), and of every cell in batches of 256.
-torch::Tensor gene_model_features(ClassifierBundle& bundle, const TokenFeatures& tokens, const std::vector<int64_t>& rows);
-torch::Tensor gene_model_features_in_batches(ClassifierBundle& bundle, const TokenFeatures& tokens);
+// The gene model's class-query representation of each cell, the cells read whole.
+std::unique_ptr<EncoderInput> gene_model_input(const AnnData& data, const TokenInput& input);
+// The autoencoder's embedding (variational: posterior mean) of each cell, after `preprocessor` (the
+// one fitted at pretraining); `sparse`: the first layer reads the stored values only (unscaled input).
+std::unique_ptr<EncoderInput> autoencoder_input(const AnnData& data, const preprocess::Preprocessor& preprocessor, bool sparse);
 
 // The obsm embedding `key` of every cell, as a tensor; a clear error naming the keys there are.
 torch::Tensor embedding_features(const AnnData& data, const std::string& key);
@@ -91,6 +104,8 @@ class SavedClassifier {
   std::optional<preprocess::Preprocessor> hvg_;    // the highly-variable-genes baseline's preprocessing
   std::optional<double> threshold_;
   std::optional<TokenInput> gene_model_input_;     // how a fine-tuned gene model reads cells
+  std::optional<preprocess::Preprocessor> autoencoder_preprocessor_;  // how a fine-tuned autoencoder reads cells
+  bool autoencoder_sparse_ = false;
 };
 
 }  // namespace marrow::models

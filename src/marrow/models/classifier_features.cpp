@@ -6,6 +6,7 @@ namespace {
 constexpr const char* kPcaName = "pca";
 constexpr const char* kHvgName = "hvg";
 constexpr const char* kGeneModelName = "exceiver";
+constexpr const char* kAutoencoderName = "autoencoder";
 }  // namespace
 
 ClassifierFeatures ClassifierFeatures::from_option(const std::string& text) {
@@ -16,6 +17,7 @@ ClassifierFeatures ClassifierFeatures::from_option(const std::string& text) {
 
 ClassifierFeatures ClassifierFeatures::from_stored(const std::string& text) {
   if (text == kGeneModelName) return gene_model();
+  if (text == kAutoencoderName) return autoencoder();
   return from_option(text);
 }
 
@@ -24,6 +26,7 @@ std::string ClassifierFeatures::name() const {
     case FeatureKind::Pca: return kPcaName;
     case FeatureKind::Hvg: return kHvgName;
     case FeatureKind::GeneModel: return kGeneModelName;
+    case FeatureKind::Autoencoder: return kAutoencoderName;
     case FeatureKind::Embedding: break;
   }
   return obsm_key;
@@ -34,6 +37,7 @@ std::string ClassifierFeatures::describe() const {
     case FeatureKind::Pca: return "the PCA baseline";
     case FeatureKind::Hvg: return "the scaled highly variable genes baseline";
     case FeatureKind::GeneModel: return "the fine-tuned gene model";
+    case FeatureKind::Autoencoder: return "the fine-tuned autoencoder";
     case FeatureKind::Embedding: break;
   }
   return "obsm['" + obsm_key + "']";

@@ -5,6 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace marrow::runtime {
@@ -28,6 +29,10 @@ struct TrainOptions {
   int stop_after = 0;             // stop after this many epochs in this run (as if killed); 0 = no
   std::string label = "train";
   std::string device = "cpu";     // cpu, cuda, cuda:N (runtime::check_device); the module trains there
+  // Parameters whose name starts with a prefix here learn at learning_rate x its factor (the first
+  // matching prefix; others at learning_rate): fine-tuning trains a pretrained encoder slower than
+  // the new head on top of it.
+  std::vector<std::pair<std::string, double>> learning_rate_factors;
   bool bf16 = false;              // bfloat16 autocast of the forward pass (CPU or CUDA)
   // Data-parallel group (runtime/distributed.hpp); null = one process. Every rank computes its share
   // of each global batch of batch_size cells; gradients are averaged; rank 0 alone writes the

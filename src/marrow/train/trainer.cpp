@@ -44,8 +44,34 @@ double schedule(int64_t step, int64_t total, int64_t warmup, double base) {
   return base * 0.5 * (1.0 + std::cos(M_PI * std::min(progress, 1.0)));
 }
 
-void set_learning_rate(torch::optim::AdamW& optimizer, double lr) {
-  for (auto& group : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+// One parameter group per learning-rate factor (options.learning_rate_factors, then the rest at
+// factor 1); a group's learning rate is the schedule's times its factor.
+struct ParameterGroups {
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<double> factors;
+};
+
+ParameterGroups parameter_groups(torch::nn::Module& module, const TrainOptions& o) {
+  std::vector<std::vector<torch::Tensor>> members(o.learning_rate_factors.size() + 1);
+  for (const auto& item : module.named_parameters()) {
+    size_t g = 0;
+    while (g < o.learning_rate_factors.size() && item.key().rfind(o.learning_rate_factors[g].first, 0) != 0) ++g;
+    members[g].push_back(item.value());
+  }
+  ParameterGroups p;
+  for (size_t g = 0; g < members.size(); ++g) {
+    if (members[g].empty()) continue;
+    const double factor = g < o.learning_rate_factors.size() ? o.learning_rate_factors[g].second : 1.0;
+    p.groups.emplace_back(members[g], std::make_unique<torch::optim::AdamWOptions>(
+                                          torch::optim::AdamWOptions(o.learning_rate * factor).weight_decay(o.weight_decay)));
+    p.factors.push_back(factor);
+  }
+  return p;
+}
+
+void set_learning_rate(torch::optim::AdamW& optimizer, const std::vector<double>& factors, double lr) {
+  auto& groups = optimizer.param_groups();
+  for (size_t g = 0; g < groups.size(); ++g) static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr * factors[g]);
 }
 
 struct Checkpoint {
@@ -269,6 +295,7 @@ std::vector<int64_t> epoch_rows(const EpochOrder& epoch_order, uint64_t epoch_se
 struct StepContext {
   torch::nn::Module& module;
   torch::optim::AdamW& optimizer;
+  const std::vector<double>& learning_rate_factors;  // of each parameter group
   GradientAverager& averager;
   const WeightedBatchLoss& batch_loss;
   const TrainOptions& o;
@@ -324,7 +351,7 @@ EpochRecord train_epoch(StepContext& c, int64_t n_train, int epoch, const EpochO
   double lr = o.learning_rate;
   for (int64_t b = 0; b < steps_per_epoch; ++b) {
     lr = schedule((epoch - 1) * steps_per_epoch + b, total_steps, warmup, o.learning_rate);
-    set_learning_rate(c.optimizer, lr);
+    set_learning_rate(c.optimizer, c.learning_rate_factors, lr);
     std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
     const int64_t global_rows = static_cast<int64_t>(rows.size());
     loss_sum += train_step(c, std::move(rows), epoch, lr) * static_cast<double>(global_rows);
@@ -373,7 +400,8 @@ void check_training_options(int64_t n_train, const TrainOptions& o) {
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
                 const ValidationLoss& validation_loss, const TrainOptions& o, const EpochOrder& epoch_order) {
   check_training_options(n_train, o);
-  torch::optim::AdamW optimizer(module.parameters(), torch::optim::AdamWOptions(o.learning_rate).weight_decay(o.weight_decay));
+  ParameterGroups groups = parameter_groups(module, o);
+  torch::optim::AdamW optimizer(groups.groups, torch::optim::AdamWOptions(o.learning_rate).weight_decay(o.weight_decay));
   const torch::Device device(runtime::check_training_device(o.device, o.bf16));
   module.to(device);
   GradientAverager averager(module, o.distributed.get(), n_train, o.seed);
@@ -392,7 +420,7 @@ TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchL
   TrainResult result;
   result.history = state.history;
   Progress progress(o.label, o.epochs, n_train);
-  StepContext context{module, optimizer, averager, batch_loss, o, device};
+  StepContext context{module, optimizer, groups.factors, averager, batch_loss, o, device};
   int run_epochs = 0;
   for (int epoch = state.epoch + 1; epoch <= o.epochs; ++epoch) {
     if (o.patience > 0 && state.bad_epochs >= o.patience) break;

@@ -72,10 +72,10 @@ LabelledCells labelled_cells(const ClassifyTrainOptions& o) {
 struct Setup {
   models::ClassifierOptions model;
   ClassifierBundle bundle{nullptr};
-  torch::Tensor features;                       // every cell's (fine-tuning: at the start)
-  std::optional<models::TokenFeatures> tokens;  // fine-tuning: the cells as the gene model reads them
-  nlohmann::json features_meta;                 // stored in the classifier file
-  bool finetune() const { return tokens.has_value(); }
+  torch::Tensor features;                             // every cell's (fine-tuning: at the start)
+  std::unique_ptr<models::EncoderInput> encoder_input;  // fine-tuning: the cells as the pretrained model reads them
+  nlohmann::json features_meta;                       // stored in the classifier file
+  bool finetune() const { return encoder_input != nullptr; }
 };
 
 // The PCA baseline: preprocessing and projection fitted on the training part's cells.
@@ -115,27 +115,64 @@ Setup embedding_setup(const ClassifyTrainOptions& o, const LabelledCells& c, mod
   return {model, ClassifierBundle(model, 0, 0), features, {}, {{"embedding", o.embedding.name()}}};
 }
 
-// Fine-tuning a gene model: its class query's view of each cell feeds the head, and the model
-// trains with it (or stays frozen but for the class query with --freeze).
-Setup finetune_setup(const ClassifyTrainOptions& o, const LabelledCells& c, models::ClassifierOptions model) {
-  if (model.head == models::Head::Gcn) fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
-  torch::manual_seed(o.train.seed);
-  const models::ModelHeader pretrained = models::read_model_header(o.finetune_model, "exceiver");
+// What fine-tuning stores of the pretrained model (kind exceiver or autoencoder) in the classifier:
+// its architecture and how it reads cells, and where its weights came from.
+nlohmann::json pretrained_meta(const models::ModelHeader& pretrained, const ClassifyTrainOptions& o,
+                               std::initializer_list<const char*> keys) {
+  nlohmann::json meta = {{"pretrained", o.from_scratch ? "" : o.finetune_model}, {"architecture_of", o.finetune_model}, {"frozen", o.freeze}};
+  for (const char* key : keys)
+    if (pretrained.meta.contains(key)) meta[key] = pretrained.meta.at(key);
+  return meta;
+}
+
+// --freeze: only the parameters whose name starts with `trained_prefix` (and the head) learn.
+void freeze_except(torch::nn::Module& pretrained, const std::string& trained_prefix) {
+  for (auto& item : pretrained.named_parameters())
+    if (trained_prefix.empty() || item.key().rfind(trained_prefix, 0) != 0) item.value().set_requires_grad(false);
+}
+
+// A gene model: its class query's view of each cell feeds the head, and the model trains with it
+// (or stays frozen but for the class query with --freeze).
+Setup gene_model_setup(const ClassifyTrainOptions& o, const LabelledCells& c, models::ClassifierOptions model,
+                       const models::ModelHeader& pretrained) {
   const auto gene_model = models::ExceiverOptions::from_json(pretrained.meta.at("model"));
-  nlohmann::json gene_model_meta = {{"model", pretrained.meta.at("model")},      {"vocabulary", pretrained.meta.at("vocabulary")},
-                                    {"target_sum", pretrained.meta.at("target_sum")}, {"masking", pretrained.meta.at("masking")},
-                                    {"pretrained", o.from_scratch ? "" : o.finetune_model},
-                                    {"architecture_of", o.finetune_model},         {"frozen", o.freeze}};
-  Setup s{model, nullptr, {}, models::token_features(c.data, models::TokenInput::from_meta(gene_model_meta, o.finetune_model)),
-          {{"embedding", models::ClassifierFeatures::gene_model().name()}, {"exceiver", gene_model_meta}}};
+  nlohmann::json meta = pretrained_meta(pretrained, o, {"model", "vocabulary", "target_sum", "masking"});
+  Setup s{model, nullptr, {}, models::gene_model_input(c.data, models::TokenInput::from_meta(meta, o.finetune_model)),
+          {{"embedding", models::ClassifierFeatures::gene_model().name()}, {"exceiver", meta}}};
   s.model.input_dim = gene_model.dim;
   s.bundle = ClassifierBundle(s.model, 0, 0, gene_model);
   if (!o.from_scratch) models::load_model_weights(o.finetune_model, *s.bundle->exceiver);
-  if (o.freeze)
-    for (auto& item : s.bundle->exceiver->named_parameters())
-      if (item.key().rfind("class_", 0) != 0) item.value().set_requires_grad(false);
-  s.bundle->exceiver->eval();
-  s.features = models::gene_model_features_in_batches(s.bundle, *s.tokens);  // for standardisation and as a start
+  if (o.freeze) freeze_except(*s.bundle->exceiver, "class_");
+  return s;
+}
+
+// An autoencoder (or VAE): its embedding of each cell, through the preprocessing fitted at
+// pretraining, feeds the head; the encoder trains with it (--freeze: it stays as pretrained).
+Setup autoencoder_setup(const ClassifyTrainOptions& o, const LabelledCells& c, models::ClassifierOptions model,
+                        const models::ModelHeader& pretrained) {
+  const auto options = models::AutoencoderOptions::from_json(pretrained.meta.at("model"));
+  nlohmann::json meta = pretrained_meta(pretrained, o, {"model", "preprocessing", "input_layer"});
+  const auto preprocessor = preprocess::Preprocessor::from_json(meta.at("preprocessing"));
+  const bool sparse = meta.value("input_layer", models::InputLayer::Dense) == models::InputLayer::Sparse;
+  Setup s{model, nullptr, {}, models::autoencoder_input(c.data, preprocessor, sparse),
+          {{"embedding", models::ClassifierFeatures::autoencoder().name()}, {"autoencoder", meta}}};
+  s.model.input_dim = options.latent;
+  s.bundle = ClassifierBundle(s.model, 0, 0, std::nullopt, options);
+  if (!o.from_scratch) models::load_model_weights(o.finetune_model, *s.bundle->autoencoder);
+  if (o.freeze) freeze_except(*s.bundle->autoencoder, "");
+  return s;
+}
+
+// Fine-tuning (`marrow finetune`): the pretrained model of either kind under a new head, trained end
+// to end (--from-scratch: the same architecture randomly initialised, the control).
+Setup finetune_setup(const ClassifyTrainOptions& o, const LabelledCells& c, models::ClassifierOptions model) {
+  if (model.head == models::Head::Gcn) fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
+  torch::manual_seed(o.train.seed);
+  const models::ModelHeader pretrained = models::read_model_header(o.finetune_model);
+  if (pretrained.kind != "exceiver" && pretrained.kind != "autoencoder")
+    fail("{}: a '{}' model cannot be fine-tuned (autoencoder and exceiver models can)", o.finetune_model, pretrained.kind);
+  Setup s = pretrained.kind == "exceiver" ? gene_model_setup(o, c, model, pretrained) : autoencoder_setup(o, c, model, pretrained);
+  s.features = s.encoder_input->features_in_batches(s.bundle);  // for standardisation and as a start
   return s;
 }
 
@@ -170,7 +207,7 @@ train::TrainResult train_classifier(Setup& s, const LabelledCells& c, const Clas
   for (int64_t r : c.parts.validation)
     if (c.y[r] >= 0) validation.push_back(r);
   auto loss_on = [&](const std::vector<int64_t>& rows) {
-    torch::Tensor x = s.finetune() ? models::gene_model_features(s.bundle, *s.tokens, rows) : models::take_rows(s.features, rows);
+    torch::Tensor x = s.finetune() ? s.encoder_input->features(s.bundle, rows) : models::take_rows(s.features, rows);
     return torch::nn::functional::cross_entropy(s.bundle->classifier->forward(x), models::take_rows(targets, rows), cross_entropy);
   };
   const std::vector<int64_t>& train_rows = c.parts.train;
@@ -185,7 +222,9 @@ train::TrainResult train_classifier(Setup& s, const LabelledCells& c, const Clas
   };
   train::ValidationLoss validation_loss;
   if (!validation.empty())
-    validation_loss = [&] { return train::evaluate_in_batches(trained, validation, s.finetune() ? 256 : 4096, loss_on); };
+    validation_loss = [&] {
+      return train::evaluate_in_batches(trained, validation, s.finetune() ? s.encoder_input->evaluation_batch() : 4096, loss_on);
+    };
   train::TrainResult result = train::fit(trained, static_cast<int64_t>(train_rows.size()), batch_loss, validation_loss, options);
   if (!result.completed) fail("classify train: stopped after epoch {} as asked (--stop-after); resume with --resume", result.history.back().epoch);
   return result;
@@ -193,9 +232,7 @@ train::TrainResult train_classifier(Setup& s, const LabelledCells& c, const Clas
 
 // Every cell's features as the trained model makes them (fine-tuning changed the gene model's).
 void refresh_features(Setup& s) {
-  if (!s.finetune()) return;
-  s.bundle->eval();
-  s.features = models::gene_model_features_in_batches(s.bundle, *s.tokens);
+  if (s.finetune()) s.features = s.encoder_input->features_in_batches(s.bundle);
 }
 
 // A binary classifier's decision threshold, chosen by the rule on the validation part's cells.
@@ -262,6 +299,7 @@ nlohmann::json classify_train(const ClassifyTrainOptions& o) {
   const LabelledCells cells = labelled_cells(o);
   Setup setup = classifier_setup(o, cells);
   train::TrainOptions train_options = o.train;
+  if (setup.finetune()) train_options.learning_rate_factors = {{setup.bundle->pretrained_prefix(), o.encoder_learning_rate_factor}};
   if (train_options.checkpoint.empty()) train_options.checkpoint = o.out + ".ckpt";
   if (train_options.label == "train") train_options.label = fmt::format("classify {}", o.model.head);
   const train::TrainResult result = train_classifier(setup, cells, o, train_options);

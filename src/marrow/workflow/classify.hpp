@@ -32,11 +32,14 @@ struct ClassifyTrainOptions {
   // Label budget: train on this share of the training part's cells (a seeded sample, stratified by
   // label, at least one cell per class), as when only a few cells are annotated.
   double label_fraction = 1.0;
-  // Fine-tuning (`marrow finetune`): a pretrained gene model (exceiver) whose class query feeds the
-  // head; the whole model trains, or only the class query and head with `freeze`.
+  // Fine-tuning (`marrow finetune`): a pretrained model under the head, trained end to end: a gene
+  // model (exceiver), whose class query feeds the head (`freeze`: only the class query and head
+  // train), or an autoencoder or VAE, whose embedding does (`freeze`: only the head trains). The
+  // pretrained weights learn at learning_rate x encoder_learning_rate_factor.
   std::string finetune_model;
   bool freeze = false;
   bool from_scratch = false;           // the same architecture and vocabulary, randomly initialised
+  double encoder_learning_rate_factor = 0.1;
   std::string out;
 };
 
