@@ -63,6 +63,7 @@ nlohmann::json cv_config(const std::string& data) {
              {"cells", "lineage=progenitor;malignancy=malignant,normal"},
              {"positive", "malignant"},
              {"heads", {"linear"}},
+             {"finetune_heads", {"linear"}},
              {"zeroshot", {{"monocytic", "lineage=monocytic;malignancy=malignant,normal"}}}},
             {{"name", "states"}, {"label", "cell_type"}, {"heads", {"linear"}}}}}};
 }
@@ -119,9 +120,23 @@ TEST_F(CvTest, EveryPatientIsTestedOnceAndEveryModelIsComparedWithBothBaselines)
   }
   EXPECT_EQ(tested.size(), 9u);
   EXPECT_EQ(std::set<std::string>(tested.begin(), tested.end()).size(), 9u);
+  // finetune_heads: the fold's encoder fine-tuned, the same network from scratch, the head on the genes.
+  for (const auto& f : r["folds"]) {
+    for (const char* model : {"finetuned_linear", "scratch_linear", "hvg_linear"}) {
+      EXPECT_TRUE(f["metrics"][model].contains("malignancy/monocytic")) << model;
+      EXPECT_FALSE(f["metrics"][model].contains("states")) << model;
+    }
+    const fs::path work = *dir_ / fmt::format("run/work/seed0_fold{}", f["fold"].get<int>());
+    auto pretrained_of = [&](const char* name) {
+      return models::read_model_header((work / name).string(), "classifier").meta["features"]["autoencoder"]["pretrained"];
+    };
+    EXPECT_EQ(pretrained_of("malignancy_finetuned_linear.marrow"), (work / "ae.marrow").string());
+    EXPECT_EQ(pretrained_of("malignancy_scratch_linear.marrow"), "");
+  }
   std::set<std::string> baselines;
+  const std::set<std::string> compared = {"autoencoder_linear", "finetuned_linear", "scratch_linear", "hvg_linear"};
   for (const auto& c : r["comparisons"]) {
-    EXPECT_EQ(c["model"], "autoencoder_linear");
+    EXPECT_TRUE(compared.count(c["model"].get<std::string>())) << c["model"];
     baselines.insert(c["baseline"].get<std::string>());
     EXPECT_EQ(c["n"].get<int64_t>(), 3);
     ASSERT_EQ(c["ci95"].size(), 2u);
@@ -206,6 +221,9 @@ TEST_F(CvTest, BadConfigsAreOneClearLine) {
   c = cv_config(data_);
   c["cv"]["fold"] = 3;
   expect_refused(c, "unknown key 'fold'");
+  c = cv_config(data_);
+  c["tasks"][0]["finetune_heads"] = {"gcn"};
+  expect_refused(c, "the gcn head needs fixed features");
   // A directory holding another plan is refused, not mixed.
   c = cv_config(data_);
   c["seed"] = 5;

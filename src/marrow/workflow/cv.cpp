@@ -37,14 +37,20 @@ struct CvModel {
   std::string name;
   models::ClassifierFeatures features;
   models::Head head;
+  FinetuneChoice finetune;  // fine-tuned models: the fold's pretrained encoder
 };
 
-std::vector<CvModel> models_of(const TaskConfig& task) {
+std::vector<CvModel> models_of(const TaskConfig& task, const std::string& pretrained) {
   std::vector<CvModel> models;
   for (models::Head head : task.heads)
-    models.push_back({fmt::format("autoencoder_{}", head), models::ClassifierFeatures::from_option("X_marrow"), head});
-  models.push_back({kPcaBaseline, {models::FeatureKind::Pca, ""}, models::Head::Linear});
-  models.push_back({kHvgBaseline, {models::FeatureKind::Hvg, ""}, models::Head::Linear});
+    models.push_back({fmt::format("autoencoder_{}", head), models::ClassifierFeatures::from_option("X_marrow"), head, {}});
+  for (models::Head head : task.finetune_heads) {
+    models.push_back({fmt::format("finetuned_{}", head), models::ClassifierFeatures::autoencoder(), head, {pretrained, false}});
+    models.push_back({fmt::format("scratch_{}", head), models::ClassifierFeatures::autoencoder(), head, {pretrained, true}});
+    models.push_back({fmt::format("hvg_{}", head), {models::FeatureKind::Hvg, ""}, head, {}});
+  }
+  models.push_back({kPcaBaseline, {models::FeatureKind::Pca, ""}, models::Head::Linear, {}});
+  models.push_back({kHvgBaseline, {models::FeatureKind::Hvg, ""}, models::Head::Linear, {}});
   return models;
 }
 
@@ -128,9 +134,10 @@ nlohmann::json cv_metrics(const nlohmann::json& m, const std::string& positive) 
 
 // The task's models trained on one fold's embedding; metrics and ROC curves recorded in `entry`.
 void run_task(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
-              const std::string& split_path, nlohmann::json& entry) {
-  for (const CvModel& model : models_of(task)) {
-    HeadResult r = train_head(c, d, task, embedded, split_path, model.features, model.head, task.name + "_" + model.name);
+              const std::string& split_path, const std::string& pretrained, nlohmann::json& entry) {
+  for (const CvModel& model : models_of(task, pretrained)) {
+    HeadResult r =
+        train_head(c, d, task, embedded, split_path, model.features, model.head, task.name + "_" + model.name, model.finetune);
     auto record = [&](const std::string& key, const nlohmann::json& metrics) {
       entry["metrics"][model.name][key] = cv_metrics(metrics, task.positive);
       if (metrics.contains("roc")) entry["roc"][model.name][key] = metrics["roc"]["tpr"];
@@ -156,7 +163,7 @@ nlohmann::json run_fold(const CvConfig& config, const RunDirectory& out, const F
                           {"validation_groups", run.split.validation_groups},
                           {"metrics", nlohmann::json::object()},
                           {"roc", nlohmann::json::object()}};
-  for (const TaskConfig& task : c.tasks) run_task(c, d, task, embedded.out, split_path, entry);
+  for (const TaskConfig& task : c.tasks) run_task(c, d, task, embedded.out, split_path, pretrain.out, entry);
   std::filesystem::remove(embedded.out, ec);  // a copy of the data: the largest file, not needed again
   return entry;
 }

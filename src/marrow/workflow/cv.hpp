@@ -9,7 +9,10 @@
 // patients for early stopping and thresholds. Each task's heads on the embedding are scored beside
 // the two built-in baselines, always run: `pca` (fitted on the task's training cells: 3,000 scaled
 // highly variable genes, 256 principal components, linear head) and `hvg_lr` (the same genes, linear
-// head: logistic regression); "classify": {"baseline_genes", "baseline_components"} change the sizes. Zero-shot groups are scored as tasks of their own ("TASK/GROUP").
+// head: logistic regression); "classify": {"baseline_genes", "baseline_components"} change the sizes.
+// A task's "finetune_heads": ["mlp"] adds, per head, the fold's pretrained encoder fine-tuned end to
+// end with it ("finetuned_mlp", encoder at 0.1 x the learning rate), the same network from scratch
+// ("scratch_mlp") and the head on the scaled genes ("hvg_mlp", a supervised network on 3,000 genes). Zero-shot groups are scored as tasks of their own ("TASK/GROUP").
 //
 // DIR/folds/seedS_foldK.json holds each finished fold; a run killed and started again skips those,
 // so the final DIR/results.json is the same. DIR/plan.json records the config and the folds; a DIR

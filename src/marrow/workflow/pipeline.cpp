@@ -98,7 +98,7 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
     c.transformer_width = cls.value("transformer_width", c.transformer_width);
     if (!j.contains("tasks") || !j["tasks"].is_array() || j["tasks"].empty()) fail("{}: 'tasks' must list at least one task", source);
     for (const auto& t : j["tasks"]) {
-      check_keys(t, {"name", "label", "cells", "positive", "heads", "baseline_heads", "zeroshot"}, source + ": task");
+      check_keys(t, {"name", "label", "cells", "positive", "heads", "baseline_heads", "finetune_heads", "zeroshot"}, source + ": task");
       TaskConfig task;
       task.label = t.at("label").get<std::string>();
       task.name = t.value("name", task.label);
@@ -106,6 +106,9 @@ PipelineConfig parse_pipeline_config(const nlohmann::json& j, const std::string&
       task.positive = t.value("positive", "");
       task.heads = t.value("heads", task.heads);
       task.baseline_heads = t.value("baseline_heads", task.baseline_heads);
+      task.finetune_heads = t.value("finetune_heads", task.finetune_heads);
+      for (models::Head h : task.finetune_heads)
+        if (h == models::Head::Gcn) fail("{}: task '{}': finetune_heads: the gcn head needs fixed features", source, task.name);
       const nlohmann::json groups = t.value("zeroshot", nlohmann::json::object());  // kept alive for the loop
       for (const auto& [group, selection] : groups.items()) task.zeroshot.emplace_back(group, selection.get<std::string>());
       c.tasks.push_back(std::move(task));
@@ -163,8 +166,11 @@ EmbedOptions embed_step(const PipelineConfig& c, const RunDirectory& d, const st
 
 HeadResult train_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
                       const std::string& split_path, const models::ClassifierFeatures& features, models::Head head,
-                      const std::string& name) {
+                      const std::string& name, const FinetuneChoice& finetune) {
   ClassifyTrainOptions train;
+  train.finetune_model = finetune.pretrained;
+  train.from_scratch = finetune.from_scratch;
+  train.encoder_learning_rate_factor = finetune.from_scratch ? 1.0 : 0.1;
   train.data.path = embedded;
   train.data.cells = task.cells;
   train.embedding = features;
@@ -308,6 +314,8 @@ std::string run_task(const PipelineConfig& c, const RunDirectory& d, const TaskC
 }  // namespace
 
 std::string run_pipeline(const PipelineConfig& c) {
+  for (const auto& task : c.tasks)
+    if (!task.finetune_heads.empty()) fail("task '{}': finetune_heads is a marrow cv key (marrow run does not fine-tune)", task.name);
   const RunDirectory d = create_run_directory(c.out);
   const std::string split_path = run_split(c, d);
   const PretrainOptions pretrain = pretrain_step(c, d, split_path);

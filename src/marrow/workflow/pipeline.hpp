@@ -29,6 +29,9 @@ struct TaskConfig {
   std::string positive;                 // class whose F1 the report shows (binary tasks)
   std::vector<models::Head> heads{models::Head::Linear, models::Head::Mlp, models::Head::Transformer, models::Head::Gcn};
   std::vector<models::Head> baseline_heads{models::Head::Linear};
+  // marrow cv only: for each head here, the pretrained encoder fine-tuned with it ("finetuned_H"),
+  // the same network from scratch ("scratch_H") and the head on the baseline's scaled genes ("hvg_H").
+  std::vector<models::Head> finetune_heads;
   std::vector<std::pair<std::string, std::string>> zeroshot;  // group name -> selection
 };
 
@@ -82,8 +85,14 @@ struct HeadResult {
   nlohmann::json test;       // eval::classification_metrics
   nlohmann::json zeroshot;   // group -> metrics (absent without groups)
 };
+// Fine-tuning instead of fixed features: the pretrained model (read from `embedded`'s counts) trained
+// with the head, its weights at 0.1 x the learning rate; from_scratch: randomly initialised, full rate.
+struct FinetuneChoice {
+  std::string pretrained;  // empty: the head on fixed features
+  bool from_scratch = false;
+};
 HeadResult train_head(const PipelineConfig& c, const RunDirectory& d, const TaskConfig& task, const std::string& embedded,
                       const std::string& split_path, const models::ClassifierFeatures& features, models::Head head,
-                      const std::string& name);
+                      const std::string& name, const FinetuneChoice& finetune = {});
 
 }  // namespace marrow::workflow
