@@ -311,6 +311,10 @@ bool choose_sparse(InputLayer mode, double density, bool scaled) {
   return density < kSparseInputDensity;
 }
 
+BatchLayout encoding_layout(const nlohmann::json& model_meta, const preprocess::Preprocessor& preprocessor) {
+  const auto input_layer = model_meta.value("input_layer", InputLayer::Dense);  // the choice made at pretraining
+  return BatchLayout{input_layer == InputLayer::Sparse && !preprocessor.scales(), false, false};
+}
 
 // The autoencoder as a CellEncoder (models/encoder.hpp): raw counts through the preprocessing fitted
 // at pretraining, the latent vector as the embedding; it also imputes by reconstruction.
@@ -348,8 +352,7 @@ AutoencoderEncoder::AutoencoderEncoder(const std::string& path, nlohmann::json m
     : CellEncoder(path, std::move(meta)), settings_(settings) {
   options_ = AutoencoderOptions::from_json(this->meta().at("model"));
   preprocessor_ = preprocess::Preprocessor::from_json(this->meta().at("preprocessing"));
-  const auto input_layer = this->meta().value("input_layer", InputLayer::Dense);  // the choice made at pretraining
-  layout_ = BatchLayout{input_layer == InputLayer::Sparse && !preprocessor_.scales(), false, false};
+  layout_ = encoding_layout(this->meta(), preprocessor_);
   model_ = Autoencoder(options_);
   load_model_weights(path, *model_);
   model_->eval();

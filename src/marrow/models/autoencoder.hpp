@@ -101,4 +101,8 @@ CellBatch make_batch(const preprocess::Preprocessor& preprocessor, const preproc
 // density); never for standardised input, which has no zeros.
 bool choose_sparse(InputLayer mode, double density, bool scaled);
 
+// How a saved autoencoder reads cells to embed them: the input layer chosen at pretraining (the model
+// file's "input_layer"), no counts or targets.
+BatchLayout encoding_layout(const nlohmann::json& model_meta, const preprocess::Preprocessor& preprocessor);
+
 }  // namespace marrow::models

@@ -56,8 +56,10 @@ class GeneModelInput final : public EncoderInput {
 // The autoencoder reads cells through the preprocessing fitted at pretraining.
 class AutoencoderInput final : public EncoderInput {
  public:
-  AutoencoderInput(const AnnData& data, const preprocess::Preprocessor& preprocessor, bool sparse)
-      : preprocessor_(preprocessor), input_(preprocessor.model_input(data)), layout_{sparse && !preprocessor.scales(), false, false} {}
+  AutoencoderInput(const AnnData& data, const nlohmann::json& model_meta)
+      : preprocessor_(preprocess::Preprocessor::from_json(model_meta.at("preprocessing"))),
+        input_(preprocessor_.model_input(data)),
+        layout_(encoding_layout(model_meta, preprocessor_)) {}
   torch::Tensor features(ClassifierBundle& bundle, const std::vector<int64_t>& rows) const override {
     return bundle->autoencoder->encode(make_batch(preprocessor_, input_, rows, layout_));
   }
@@ -88,8 +90,8 @@ std::unique_ptr<EncoderInput> gene_model_input(const AnnData& data, const TokenI
   return std::make_unique<GeneModelInput>(data, input);
 }
 
-std::unique_ptr<EncoderInput> autoencoder_input(const AnnData& data, const preprocess::Preprocessor& preprocessor, bool sparse) {
-  return std::make_unique<AutoencoderInput>(data, preprocessor, sparse);
+std::unique_ptr<EncoderInput> autoencoder_input(const AnnData& data, const nlohmann::json& model_meta) {
+  return std::make_unique<AutoencoderInput>(data, model_meta);
 }
 
 torch::Tensor embedding_features(const AnnData& data, const std::string& key) {
@@ -157,13 +159,10 @@ SavedClassifier SavedClassifier::load(const std::string& path) {
         c.gene_model_input_ = TokenInput::from_meta(features.at("exceiver"), path);
         gene_model = ExceiverOptions::from_json(features.at("exceiver").at("model"));
         break;
-      case FeatureKind::Autoencoder: {
-        const nlohmann::json& pretrained = features.at("autoencoder");
-        c.autoencoder_preprocessor_ = preprocess::Preprocessor::from_json(pretrained.at("preprocessing"));
-        c.autoencoder_sparse_ = pretrained.value("input_layer", InputLayer::Dense) == InputLayer::Sparse;
-        autoencoder = AutoencoderOptions::from_json(pretrained.at("model"));
+      case FeatureKind::Autoencoder:
+        c.autoencoder_meta_ = features.at("autoencoder");
+        autoencoder = AutoencoderOptions::from_json(c.autoencoder_meta_.at("model"));
         break;
-      }
       case FeatureKind::Embedding: break;
     }
     c.bundle_ = ClassifierBundle(ClassifierOptions::from_json(meta.at("model")), pca_genes, pca_components, gene_model, autoencoder);
@@ -180,7 +179,7 @@ torch::Tensor SavedClassifier::features(const AnnData& data) {
   switch (features_.kind) {
     case FeatureKind::GeneModel: return gene_model_input(data, *gene_model_input_)->features_in_batches(bundle_);
     case FeatureKind::Autoencoder:
-      return autoencoder_input(data, *autoencoder_preprocessor_, autoencoder_sparse_)->features_in_batches(bundle_);
+      return autoencoder_input(data, autoencoder_meta_)->features_in_batches(bundle_);
     case FeatureKind::Pca: return pca_->project(pca_->expression(data));
     case FeatureKind::Hvg: return scaled_expression(*hvg_, data);
     case FeatureKind::Embedding: break;

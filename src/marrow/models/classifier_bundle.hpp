@@ -58,9 +58,9 @@ class EncoderInput {
 };
 // The gene model's class-query representation of each cell, the cells read whole.
 std::unique_ptr<EncoderInput> gene_model_input(const AnnData& data, const TokenInput& input);
-// The autoencoder's embedding (variational: posterior mean) of each cell, after `preprocessor` (the
-// one fitted at pretraining); `sparse`: the first layer reads the stored values only (unscaled input).
-std::unique_ptr<EncoderInput> autoencoder_input(const AnnData& data, const preprocess::Preprocessor& preprocessor, bool sparse);
+// The autoencoder's embedding (variational: posterior mean) of each cell, read as its model file's
+// metadata says ("preprocessing" fitted at pretraining, "input_layer").
+std::unique_ptr<EncoderInput> autoencoder_input(const AnnData& data, const nlohmann::json& model_meta);
 
 // The obsm embedding `key` of every cell, as a tensor; a clear error naming the keys there are.
 torch::Tensor embedding_features(const AnnData& data, const std::string& key);
@@ -104,8 +104,7 @@ class SavedClassifier {
   std::optional<preprocess::Preprocessor> hvg_;    // the highly-variable-genes baseline's preprocessing
   std::optional<double> threshold_;
   std::optional<TokenInput> gene_model_input_;     // how a fine-tuned gene model reads cells
-  std::optional<preprocess::Preprocessor> autoencoder_preprocessor_;  // how a fine-tuned autoencoder reads cells
-  bool autoencoder_sparse_ = false;
+  nlohmann::json autoencoder_meta_;                // how a fine-tuned autoencoder reads cells
 };
 
 }  // namespace marrow::models

@@ -23,6 +23,7 @@ struct ClassifierFeatures {
   static ClassifierFeatures from_stored(const std::string& text);
   static ClassifierFeatures gene_model() { return {FeatureKind::GeneModel, ""}; }
   static ClassifierFeatures autoencoder() { return {FeatureKind::Autoencoder, ""}; }
+  // A pretrained model trained with the head (`marrow finetune`).
   bool is_finetuned() const { return kind == FeatureKind::GeneModel || kind == FeatureKind::Autoencoder; }
   // The stored name: "pca", "hvg", "exceiver", "autoencoder" or the obsm key.
   std::string name() const;

@@ -152,9 +152,7 @@ Setup autoencoder_setup(const ClassifyTrainOptions& o, const LabelledCells& c, m
                         const models::ModelHeader& pretrained) {
   const auto options = models::AutoencoderOptions::from_json(pretrained.meta.at("model"));
   nlohmann::json meta = pretrained_meta(pretrained, o, {"model", "preprocessing", "input_layer"});
-  const auto preprocessor = preprocess::Preprocessor::from_json(meta.at("preprocessing"));
-  const bool sparse = meta.value("input_layer", models::InputLayer::Dense) == models::InputLayer::Sparse;
-  Setup s{model, nullptr, {}, models::autoencoder_input(c.data, preprocessor, sparse),
+  Setup s{model, nullptr, {}, models::autoencoder_input(c.data, meta),
           {{"embedding", models::ClassifierFeatures::autoencoder().name()}, {"autoencoder", meta}}};
   s.model.input_dim = options.latent;
   s.bundle = ClassifierBundle(s.model, 0, 0, std::nullopt, options);
@@ -169,9 +167,11 @@ Setup finetune_setup(const ClassifyTrainOptions& o, const LabelledCells& c, mode
   if (model.head == models::Head::Gcn) fail("finetune: the gcn head needs fixed features; use linear, mlp or transformer");
   torch::manual_seed(o.train.seed);
   const models::ModelHeader pretrained = models::read_model_header(o.finetune_model);
-  if (pretrained.kind != "exceiver" && pretrained.kind != "autoencoder")
+  // A pretrained kind's file name is the name its fine-tuned features are stored under.
+  const models::ClassifierFeatures kind = models::ClassifierFeatures::from_stored(pretrained.kind);
+  if (!kind.is_finetuned())
     fail("{}: a '{}' model cannot be fine-tuned (autoencoder and exceiver models can)", o.finetune_model, pretrained.kind);
-  Setup s = pretrained.kind == "exceiver" ? gene_model_setup(o, c, model, pretrained) : autoencoder_setup(o, c, model, pretrained);
+  Setup s = kind.kind == FeatureKind::GeneModel ? gene_model_setup(o, c, model, pretrained) : autoencoder_setup(o, c, model, pretrained);
   s.features = s.encoder_input->features_in_batches(s.bundle);  // for standardisation and as a start
   return s;
 }

@@ -170,7 +170,7 @@ HeadResult train_head(const PipelineConfig& c, const RunDirectory& d, const Task
   ClassifyTrainOptions train;
   train.finetune_model = finetune.pretrained;
   train.from_scratch = finetune.from_scratch;
-  train.encoder_learning_rate_factor = finetune.from_scratch ? 1.0 : 0.1;
+  if (finetune.from_scratch) train.encoder_learning_rate_factor = 1.0;  // nothing pretrained to keep: the full rate
   train.data.path = embedded;
   train.data.cells = task.cells;
   train.embedding = features;
