@@ -28,6 +28,10 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
   cmd->add_option("--dropout", o->model.dropout, "Dropout in attention and feed-forward layers")->capture_default_str();
   add_enum_option(*cmd, "--values", o->model.value_mode, "Token values: gene embedding x value, or plus a learned projection of it");
   add_enum_option(*cmd, "--loss", o->model.loss, "Loss: mse of log-normalised values, or poisson or nb of counts given library size");
+  cmd->add_option("--cell-decoding", o->model.cell_decoding,
+                  "Weight of predicting the query genes from the pooled cell embedding alone (0: off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-tokens", o->masking.max_tokens, "Keep a cell's most expressed genes up to this many (0: all)")
       ->capture_default_str();
   cmd->add_option("--mask-fraction", o->masking.mask_fraction, "Share of a cell's expressed genes masked and predicted")

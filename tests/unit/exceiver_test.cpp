@@ -359,5 +359,61 @@ TEST(Exceiver, BadInputsFailClearly) {
   EXPECT_NE(r.output.find("mask-fraction"), std::string::npos) << r.output;
 }
 
+TEST(Exceiver, CellDecodingAddsTheWeightedLossOfPredictingFromTheEmbeddingAlone) {
+  models::ExceiverOptions plain = small_model(40), decoding = small_model(40);
+  decoding.cell_decoding = 0.5;
+  torch::manual_seed(0);
+  models::Exceiver without(plain);
+  torch::manual_seed(0);
+  models::Exceiver with(decoding);  // the same weights, plus the cell decoder registered last
+  preprocess::TokenCells cells = random_cells(6, 40, 5);
+  models::MaskingOptions masking;
+  Rng rng(6);
+  std::vector<models::CellExample> examples;
+  for (int64_t r = 0; r < cells.n_cells(); ++r) examples.push_back(models::make_example(cells, r, masking, rng));
+  models::TokenBatch batch = models::to_batch(examples, false);
+  torch::Tensor latents = with->encode(batch);
+  torch::Tensor n = (~batch.query_padding).sum();
+  torch::Tensor from_cell = with->decode_from_cell(models::ExceiverImpl::cell_embedding(latents), batch.query_genes);
+  torch::Tensor cell_loss = with->query_loss(from_cell, batch).sum() / n;
+  EXPECT_GT(cell_loss.item<double>(), 0.0);
+  EXPECT_NEAR(with->loss(batch).item<double>(), without->loss(batch).item<double>() + 0.5 * cell_loss.item<double>(), 1e-5);
+  // The cell-decoded prediction sees the cell only through its embedding: two cells with the same
+  // embedding get the same prediction for the same genes.
+  torch::Tensor one = models::ExceiverImpl::cell_embedding(latents).narrow(0, 0, 1);
+  torch::Tensor genes = batch.query_genes.narrow(0, 0, 1);
+  torch::Tensor twice = with->decode_from_cell(torch::cat({one, one}), torch::cat({genes, genes}));
+  EXPECT_TRUE(torch::allclose(twice[0], twice[1]));
+  // Its gradient reaches the encoder (the embedding is what it trains).
+  with->zero_grad();
+  cell_loss.backward();
+  bool encoder_moved = false;
+  for (const auto& p : with->named_parameters())
+    if (p.key().rfind("encoder.", 0) == 0 && p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) encoder_moved = true;
+  EXPECT_TRUE(encoder_moved);
+  EXPECT_THROW(without->decode_from_cell(one, genes), Error);
+  decoding.cell_decoding = -1;
+  EXPECT_THROW(models::Exceiver{decoding}, Error);
+}
+
+TEST(Exceiver, CellDecodingIsStoredWithTheModel) {
+  test::TempDir dir;
+  std::string data = small_simulated(dir);
+  workflow::ExceiverPretrainOptions o = tiny_pretraining(data, dir / "ex.marrow");
+  o.train.epochs = 1;
+  o.model.cell_decoding = 1.0;
+  ASSERT_TRUE(workflow::pretrain_exceiver(o).completed);
+  models::LoadedExceiver e = models::load_exceiver(o.out);
+  EXPECT_EQ(e.model->options().cell_decoding, 1.0);
+  workflow::EmbedOptions eo;
+  eo.model = o.out;
+  eo.data.path = data;
+  eo.out = dir / "emb.h5ad";
+  EXPECT_EQ(workflow::embed(eo), 240);
+  test::CommandResult r = test::run_marrow("pretrain exceiver --data " + data + " --cell-decoding -1 --out " + (dir / "x.marrow"));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(dir / "x.marrow"));
+}
+
 }  // namespace
 }  // namespace marrow

@@ -14,7 +14,7 @@ namespace marrow::models {
 nlohmann::json ExceiverOptions::to_json() const {
   return {{"n_genes", n_genes}, {"dim", dim},         {"latents", latents},       {"heads", heads},
           {"layers", layers},   {"ff_mult", ff_mult}, {"dropout", dropout},       {"value_mode", value_mode},
-          {"loss", loss}};
+          {"loss", loss},       {"cell_decoding", cell_decoding}};
 }
 
 ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
@@ -28,6 +28,7 @@ ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
   o.dropout = j.at("dropout").get<double>();
   o.value_mode = j.at("value_mode");
   o.loss = j.at("loss");
+  o.cell_decoding = j.value("cell_decoding", 0.0);  // absent in files written before the option
   return o;
 }
 
@@ -57,6 +58,7 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
          o.ff_mult);
   if (o.dim % o.heads != 0) fail("exceiver: dim {} must be a multiple of heads {}", o.dim, o.heads);
   if (o.dropout < 0 || o.dropout >= 1) fail("exceiver: dropout must be in [0, 1), got {}", o.dropout);
+  if (!(o.cell_decoding >= 0) || !std::isfinite(o.cell_decoding)) fail("exceiver: cell decoding weight must be >= 0, got {}", o.cell_decoding);
   gene_embedding = register_module("gene_embedding", torch::nn::Embedding(o.n_genes, o.dim));
   torch::nn::init::normal_(gene_embedding->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(o.dim)));
   mask_embedding = register_parameter("mask_embedding", torch::randn({o.dim}) / std::sqrt(static_cast<double>(o.dim)));
@@ -73,6 +75,8 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
   gene_mean = register_buffer("gene_mean", torch::zeros({o.n_genes}));
   gene_mean_expressed = register_buffer("gene_mean_expressed", torch::zeros({o.n_genes}));
   if (o.loss == ReconstructionLoss::NegativeBinomial) log_theta = register_parameter("log_theta", torch::zeros({o.n_genes}));
+  // Registered only when used, so that files written without it load unchanged.
+  if (o.cell_decoding > 0) cell_gene_projection = register_module("cell_gene_projection", torch::nn::Linear(o.dim, o.dim + 1));
 }
 
 void ExceiverImpl::grow_vocabulary(const torch::Tensor& rows, const torch::Tensor& means, const torch::Tensor& means_expressed) {
@@ -119,6 +123,14 @@ torch::Tensor ExceiverImpl::decode(const torch::Tensor& latents, const torch::Te
   return output(output_norm(decoded)).squeeze(-1);
 }
 
+torch::Tensor ExceiverImpl::decode_from_cell(const torch::Tensor& cell, const torch::Tensor& query_genes) {
+  if (!cell_gene_projection) fail("exceiver: this model was trained without cell decoding");
+  const int64_t dim = options_.dim;
+  torch::Tensor projected = cell_gene_projection(gene_embedding(query_genes.to(cell.device())));  // [B, Q, dim + 1]
+  torch::Tensor weights = projected.narrow(-1, 0, dim), bias = projected.select(-1, dim);
+  return (weights * cell.unsqueeze(1)).sum(-1) + bias;
+}
+
 torch::Tensor ExceiverImpl::class_representation(const torch::Tensor& latents) {
   torch::Tensor query = class_query.unsqueeze(0).expand({latents.size(0), 1, options_.dim});
   return output_norm(class_decoder(query, latents, torch::Tensor())).squeeze(1);
@@ -143,9 +155,12 @@ torch::Tensor ExceiverImpl::query_loss(const torch::Tensor& predictions, const T
 }
 
 torch::Tensor ExceiverImpl::loss(const TokenBatch& b) {
-  torch::Tensor predictions = decode(encode(b), b.query_genes);
+  torch::Tensor latents = encode(b);
   torch::Tensor n = (~b.query_padding).sum().clamp_min(1);
-  return query_loss(predictions, b).sum() / n;
+  torch::Tensor total = query_loss(decode(latents, b.query_genes), b).sum() / n;
+  if (!cell_gene_projection) return total;
+  torch::Tensor from_cell = decode_from_cell(cell_embedding(latents), b.query_genes);
+  return total + options_.cell_decoding * query_loss(from_cell, b).sum() / n;
 }
 
 LoadedExceiver load_exceiver(const std::string& path) { return load_exceiver(path, read_model_header(path, "exceiver")); }

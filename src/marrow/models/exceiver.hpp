@@ -13,7 +13,9 @@
 //               log of the gene's share of the library (poisson / nb, rate = library x exp(output)).
 //   class query a learned query that cross-attends to the latents, for supervised fine-tuning.
 //
-// The cell embedding is the mean of the processed latents (dim values per cell).
+// The cell embedding is the mean of the processed latents (dim values per cell). With cell decoding
+// on (ExceiverOptions::cell_decoding), the query genes are also predicted from that embedding alone,
+// which makes it carry the cell's profile (docs/results.md measured it against PCA).
 #include <torch/torch.h>
 
 #include "marrow/models/exceiver_options.hpp"
@@ -59,9 +61,11 @@ class ExceiverImpl : public torch::nn::Module {
   static torch::Tensor cell_embedding(const torch::Tensor& latents);
   // [B, Q] predictions for the query genes.
   torch::Tensor decode(const torch::Tensor& latents, const torch::Tensor& query_genes);
+  // [B, Q] predictions for the query genes from the cell embedding [B, dim] alone (cell decoding).
+  torch::Tensor decode_from_cell(const torch::Tensor& cell, const torch::Tensor& query_genes);
   // [B, dim]: the class query's view of the latents (fine-tuning heads read this).
   torch::Tensor class_representation(const torch::Tensor& latents);
-  // Mean loss over the batch's real queries.
+  // Mean loss over the batch's real queries (plus the weighted cell-decoding loss when it is on).
   torch::Tensor loss(const TokenBatch& batch);
   // Per-query loss terms [B, Q] for predictions (no reduction; padded queries are zero).
   torch::Tensor query_loss(const torch::Tensor& predictions, const TokenBatch& batch);
@@ -88,6 +92,7 @@ class ExceiverImpl : public torch::nn::Module {
   torch::nn::ModuleList process{nullptr};  // latent self-attention blocks
   torch::nn::LayerNorm output_norm{nullptr};
   torch::nn::Linear output{nullptr};
+  torch::nn::Linear cell_gene_projection{nullptr};  // cell decoding: gene embedding -> (weights, bias)
   torch::Tensor log_theta;  // nb: per-gene inverse dispersion
 };
 TORCH_MODULE(Exceiver);

@@ -28,6 +28,11 @@ struct ExceiverOptions {
   double dropout = 0.0;
   ValueMode value_mode = ValueMode::Scale;
   ReconstructionLoss loss = ReconstructionLoss::Mse;  // mse on log-normalised values, or poisson / nb counts
+  // Weight of the cell-decoding loss (0: off): the query genes are predicted a second time from the
+  // pooled cell embedding alone (a dot product with a projection of each gene's embedding, as
+  // scGPT's MVC objective), so that the embedding `embed` writes must itself carry the cell's
+  // expression profile instead of whatever the latent array's mean happens to hold.
+  double cell_decoding = 0.0;
 
   nlohmann::json to_json() const;
   static ExceiverOptions from_json(const nlohmann::json& json);
