@@ -32,6 +32,10 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
                   "Weight of predicting the query genes from the pooled cell embedding alone (0: off)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--contrastive", o->model.contrastive,
+                  "Weight of the contrastive loss between each cell and a view of half its tokens (0: off)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-tokens", o->masking.max_tokens, "Keep a cell's most expressed genes up to this many (0: all)")
       ->capture_default_str();
   cmd->add_option("--mask-fraction", o->masking.mask_fraction, "Share of a cell's expressed genes masked and predicted")

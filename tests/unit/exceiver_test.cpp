@@ -396,15 +396,56 @@ TEST(Exceiver, CellDecodingAddsTheWeightedLossOfPredictingFromTheEmbeddingAlone)
   EXPECT_THROW(models::Exceiver{decoding}, Error);
 }
 
-TEST(Exceiver, CellDecodingIsStoredWithTheModel) {
+TEST(Exceiver, ContrastiveLossComparesEachCellWithAShallowerViewOfItself) {
+  models::ExceiverOptions plain = small_model(40), contrastive = small_model(40);
+  contrastive.contrastive = 0.5;
+  torch::manual_seed(0);
+  models::Exceiver without(plain);
+  torch::manual_seed(0);
+  models::Exceiver with(contrastive);
+  without->eval();
+  with->eval();  // evaluation: the shallower view is every other token, so the loss is reproducible
+  preprocess::TokenCells cells = random_cells(8, 40, 7);
+  models::MaskingOptions masking;
+  Rng rng(8);
+  std::vector<models::CellExample> examples;
+  for (int64_t r = 0; r < cells.n_cells(); ++r) examples.push_back(models::make_example(cells, r, masking, rng));
+  models::TokenBatch batch = models::to_batch(examples, false);
+  torch::Tensor latents = with->encode(batch);
+  torch::Tensor term = with->contrastive_loss(batch, latents);
+  // InfoNCE over 8 cells: positive, and below chance (log 8) only if the views match their own cell.
+  EXPECT_GT(term.item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(term, with->contrastive_loss(batch, latents)));
+  EXPECT_NEAR(with->loss(batch).item<double>(), without->loss(batch).item<double>() + 0.5 * term.item<double>(), 1e-5);
+  // Cells with a single visible token keep it in the shallower view (no cell is left empty).
+  models::TokenBatch single = batch;
+  torch::Tensor position = torch::arange(batch.genes.size(1)).unsqueeze(0).expand_as(batch.padding);
+  single.padding = position > 0;
+  single.masked = torch::zeros_like(batch.masked);
+  with->train();
+  torch::Tensor thin = with->contrastive_loss(single, with->encode(single));
+  EXPECT_TRUE(std::isfinite(thin.item<double>()));
+  with->zero_grad();
+  thin.backward();
+  bool encoder_moved = false;
+  for (const auto& p : with->named_parameters())
+    if (p.key().rfind("encoder.", 0) == 0 && p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) encoder_moved = true;
+  EXPECT_TRUE(encoder_moved);
+  contrastive.contrastive = -1;
+  EXPECT_THROW(models::Exceiver{contrastive}, Error);
+}
+
+TEST(Exceiver, CellObjectivesAreStoredWithTheModel) {
   test::TempDir dir;
   std::string data = small_simulated(dir);
   workflow::ExceiverPretrainOptions o = tiny_pretraining(data, dir / "ex.marrow");
   o.train.epochs = 1;
   o.model.cell_decoding = 1.0;
+  o.model.contrastive = 0.5;
   ASSERT_TRUE(workflow::pretrain_exceiver(o).completed);
   models::LoadedExceiver e = models::load_exceiver(o.out);
   EXPECT_EQ(e.model->options().cell_decoding, 1.0);
+  EXPECT_EQ(e.model->options().contrastive, 0.5);
   workflow::EmbedOptions eo;
   eo.model = o.out;
   eo.data.path = data;

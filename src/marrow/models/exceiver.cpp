@@ -14,7 +14,8 @@ namespace marrow::models {
 nlohmann::json ExceiverOptions::to_json() const {
   return {{"n_genes", n_genes}, {"dim", dim},         {"latents", latents},       {"heads", heads},
           {"layers", layers},   {"ff_mult", ff_mult}, {"dropout", dropout},       {"value_mode", value_mode},
-          {"loss", loss},       {"cell_decoding", cell_decoding}};
+          {"loss", loss},       {"cell_decoding", cell_decoding},
+          {"contrastive", contrastive}};
 }
 
 ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
@@ -28,7 +29,8 @@ ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
   o.dropout = j.at("dropout").get<double>();
   o.value_mode = j.at("value_mode");
   o.loss = j.at("loss");
-  o.cell_decoding = j.value("cell_decoding", 0.0);  // absent in files written before the option
+  o.cell_decoding = j.value("cell_decoding", 0.0);  // absent in files written before the options
+  o.contrastive = j.value("contrastive", 0.0);
   return o;
 }
 
@@ -59,6 +61,7 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
   if (o.dim % o.heads != 0) fail("exceiver: dim {} must be a multiple of heads {}", o.dim, o.heads);
   if (o.dropout < 0 || o.dropout >= 1) fail("exceiver: dropout must be in [0, 1), got {}", o.dropout);
   if (!(o.cell_decoding >= 0) || !std::isfinite(o.cell_decoding)) fail("exceiver: cell decoding weight must be >= 0, got {}", o.cell_decoding);
+  if (!(o.contrastive >= 0) || !std::isfinite(o.contrastive)) fail("exceiver: contrastive weight must be >= 0, got {}", o.contrastive);
   gene_embedding = register_module("gene_embedding", torch::nn::Embedding(o.n_genes, o.dim));
   torch::nn::init::normal_(gene_embedding->weight, 0.0, 1.0 / std::sqrt(static_cast<double>(o.dim)));
   mask_embedding = register_parameter("mask_embedding", torch::randn({o.dim}) / std::sqrt(static_cast<double>(o.dim)));
@@ -77,6 +80,9 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
   if (o.loss == ReconstructionLoss::NegativeBinomial) log_theta = register_parameter("log_theta", torch::zeros({o.n_genes}));
   // Registered only when used, so that files written without it load unchanged.
   if (o.cell_decoding > 0) cell_gene_projection = register_module("cell_gene_projection", torch::nn::Linear(o.dim, o.dim + 1));
+  if (o.contrastive > 0)
+    contrastive_projection = register_module(
+        "contrastive_projection", torch::nn::Sequential(torch::nn::Linear(o.dim, o.dim), torch::nn::GELU(), torch::nn::Linear(o.dim, o.dim)));
 }
 
 void ExceiverImpl::grow_vocabulary(const torch::Tensor& rows, const torch::Tensor& means, const torch::Tensor& means_expressed) {
@@ -154,13 +160,49 @@ torch::Tensor ExceiverImpl::query_loss(const torch::Tensor& predictions, const T
   return nll * real;
 }
 
+namespace {
+
+// The same cells with about half of their visible tokens removed (padding), never all of a cell's:
+// random in training, every other token in evaluation (so the validation loss is reproducible).
+TokenBatch shallower_view(const TokenBatch& b, bool training) {
+  torch::Tensor visible = ~(b.padding | b.masked);
+  torch::Tensor drop = training ? torch::rand(b.padding.sizes(), torch::TensorOptions().device(b.padding.device())) < 0.5
+                                : (torch::arange(b.padding.size(1), torch::TensorOptions().dtype(torch::kInt64).device(b.padding.device())) % 2 == 1)
+                                      .expand_as(b.padding);
+  drop = drop & visible;
+  torch::Tensor keeps_some = (visible & ~drop).any(1, /*keepdim=*/true);
+  TokenBatch view = b;
+  view.padding = b.padding | (drop & keeps_some);
+  return view;
+}
+
+constexpr double contrastive_temperature = 0.1;
+
+}  // namespace
+
+torch::Tensor ExceiverImpl::contrastive_loss(const TokenBatch& b, const torch::Tensor& latents) {
+  const int64_t n = latents.size(0);
+  if (n < 2) return torch::zeros({}, latents.options());
+  torch::Tensor view = encode(shallower_view(b.to(latents.device()), is_training()));
+  torch::Tensor z1 = torch::nn::functional::normalize(contrastive_projection->forward(cell_embedding(latents)),
+                                                      torch::nn::functional::NormalizeFuncOptions().dim(1));
+  torch::Tensor z2 = torch::nn::functional::normalize(contrastive_projection->forward(cell_embedding(view)),
+                                                      torch::nn::functional::NormalizeFuncOptions().dim(1));
+  torch::Tensor logits = torch::matmul(z1, z2.t()) / contrastive_temperature;
+  torch::Tensor same = torch::arange(n, torch::TensorOptions().dtype(torch::kInt64).device(latents.device()));
+  return 0.5 * (torch::nn::functional::cross_entropy(logits, same) + torch::nn::functional::cross_entropy(logits.t(), same));
+}
+
 torch::Tensor ExceiverImpl::loss(const TokenBatch& b) {
   torch::Tensor latents = encode(b);
   torch::Tensor n = (~b.query_padding).sum().clamp_min(1);
   torch::Tensor total = query_loss(decode(latents, b.query_genes), b).sum() / n;
-  if (!cell_gene_projection) return total;
-  torch::Tensor from_cell = decode_from_cell(cell_embedding(latents), b.query_genes);
-  return total + options_.cell_decoding * query_loss(from_cell, b).sum() / n;
+  if (cell_gene_projection) {
+    torch::Tensor from_cell = decode_from_cell(cell_embedding(latents), b.query_genes);
+    total = total + options_.cell_decoding * query_loss(from_cell, b).sum() / n;
+  }
+  if (contrastive_projection) total = total + options_.contrastive * contrastive_loss(b, latents);
+  return total;
 }
 
 LoadedExceiver load_exceiver(const std::string& path) { return load_exceiver(path, read_model_header(path, "exceiver")); }

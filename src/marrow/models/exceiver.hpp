@@ -14,8 +14,9 @@
 //   class query a learned query that cross-attends to the latents, for supervised fine-tuning.
 //
 // The cell embedding is the mean of the processed latents (dim values per cell). With cell decoding
-// on (ExceiverOptions::cell_decoding), the query genes are also predicted from that embedding alone,
-// which makes it carry the cell's profile (docs/results.md measured it against PCA).
+// on (ExceiverOptions::cell_decoding), the query genes are also predicted from that embedding alone;
+// with the contrastive loss on, it is trained to be the same for a cell and a shallower view of it
+// (docs/results.md measured both against PCA).
 #include <torch/torch.h>
 
 #include "marrow/models/exceiver_options.hpp"
@@ -67,6 +68,9 @@ class ExceiverImpl : public torch::nn::Module {
   torch::Tensor class_representation(const torch::Tensor& latents);
   // Mean loss over the batch's real queries (plus the weighted cell-decoding loss when it is on).
   torch::Tensor loss(const TokenBatch& batch);
+  // The contrastive term (when on): InfoNCE between each cell's embedding (from `latents`, its
+  // encoding of `batch`) and that of a shallower view of it, the other cells being negatives.
+  torch::Tensor contrastive_loss(const TokenBatch& batch, const torch::Tensor& latents);
   // Per-query loss terms [B, Q] for predictions (no reduction; padded queries are zero).
   torch::Tensor query_loss(const torch::Tensor& predictions, const TokenBatch& batch);
 
@@ -93,6 +97,7 @@ class ExceiverImpl : public torch::nn::Module {
   torch::nn::LayerNorm output_norm{nullptr};
   torch::nn::Linear output{nullptr};
   torch::nn::Linear cell_gene_projection{nullptr};  // cell decoding: gene embedding -> (weights, bias)
+  torch::nn::Sequential contrastive_projection{nullptr};  // contrastive: embedding -> compared vector
   torch::Tensor log_theta;  // nb: per-gene inverse dispersion
 };
 TORCH_MODULE(Exceiver);

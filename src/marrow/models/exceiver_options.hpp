@@ -33,6 +33,11 @@ struct ExceiverOptions {
   // scGPT's MVC objective), so that the embedding `embed` writes must itself carry the cell's
   // expression profile instead of whatever the latent array's mean happens to hold.
   double cell_decoding = 0.0;
+  // Weight of the contrastive loss (0: off): each cell is encoded a second time from a random half
+  // of its visible tokens (a shallower sequencing of the same cell) and the two pooled embeddings
+  // are pulled together against the other cells of the batch (InfoNCE through a projection head, as
+  // SimCLR), so that the embedding records the cell rather than how many genes it detected.
+  double contrastive = 0.0;
 
   nlohmann::json to_json() const;
   static ExceiverOptions from_json(const nlohmann::json& json);
