@@ -104,8 +104,9 @@ std::shared_ptr<workflow::PretrainOptions> autoencoder_defaults() {
 void add_pretrain_command(CLI::App& app) {
   auto* pretrain = app.add_subcommand("pretrain", "Pretrain a foundation model on cells");
   pretrain->require_subcommand(1);
-  add_autoencoder_subcommand(*pretrain, "ae", "Fully connected autoencoder (genes -> 1024 -> 512 -> 256 latent)",
-                             autoencoder_defaults());
+  auto ae = autoencoder_defaults();
+  ae->train.batch_size = workflow::autoencoder_batch_size;
+  add_autoencoder_subcommand(*pretrain, "ae", "Fully connected autoencoder (3,000 HVG -> 1024 -> 512 -> 256 latent)", ae);
   auto vae = autoencoder_defaults();
   workflow::set_vae_defaults(vae->model, vae->preprocess);
   add_autoencoder_subcommand(*pretrain, "vae",

@@ -53,6 +53,10 @@ class ModelsTest : public ::testing::Test {
     o.preprocess.qc.min_cells = 3;
     o.model.hidden = {128, 64};
     o.model.latent = 16;
+    // The bars below were set with dropout 0.1 (the default before issue 14's recipe made it 0); this
+    // small 16-d model on simulated data keeps less of the planted program without it (zero-shot
+    // AUROC 0.61-0.62 against the bar of 0.65), so the fixture keeps its own setting.
+    o.model.dropout = 0.1;
     o.train.epochs = 6;
     o.train.batch_size = 32;
     o.train.patience = 0;

@@ -13,15 +13,21 @@
 
 namespace marrow::workflow {
 
-// The autoencoder's input unless asked otherwise, for `pretrain ae` and `marrow run` alike: every
-// gene seen in at least 3 training cells, log-normalised and standardised (standardising measured
-// better: docs/results.md).
+// The autoencoder's input unless asked otherwise, for `pretrain ae` and `marrow run` alike: the
+// 3,000 most variable genes (Seurat v3 on the counts of genes seen in at least 3 training cells),
+// log-normalised and standardised. This is the recipe that closed the gap to a plain PyTorch script
+// of the same network (docs/results.md, issue 14); `--hvg none` gives the seed's all-genes input.
 inline preprocess::PreprocessOptions autoencoder_input_defaults() {
   preprocess::PreprocessOptions options;
   options.qc.min_cells = 3;
+  options.hvg = preprocess::HvgFlavor::SeuratV3;
+  options.n_top_genes = 3000;
   options.scale = true;
   return options;
 }
+
+// `pretrain ae`'s batch size (the recipe's; other training defaults are the trainer's).
+inline constexpr int64_t autoencoder_batch_size = 128;
 
 struct PretrainOptions {
   DataSpec data;
@@ -44,9 +50,11 @@ struct PretrainOptions {
 enum class AutoencoderKind { Ae, Vae };
 
 // `pretrain vae`'s defaults: an scVI-like negative-binomial VAE (one hidden layer of 128, 32 latent
-// dimensions) on the 3,000 most variable genes (Seurat v3 on counts), log-normalised and not scaled.
+// dimensions, dropout 0.1 as scVI's encoder) on the 3,000 most variable genes (Seurat v3 on counts),
+// log-normalised and not scaled.
 inline void set_vae_defaults(models::AutoencoderOptions& model, preprocess::PreprocessOptions& preprocess) {
   model.variational = true;
+  model.dropout = 0.1;
   model.loss = models::ReconstructionLoss::NegativeBinomial;
   model.hidden = {128};
   model.latent = 32;
