@@ -16,7 +16,7 @@ trap 'rm -rf "$out"' EXIT
 # Unscaled log-normalised input, as the reference has it (scaled input always takes the dense layer).
 for layer in sparse dense; do
   build/marrow -q pretrain ae --data "$data" --cells "cell_type=$types" --validation-fraction 0 \
-    --epochs "$epochs" --batch-size "$batch" --patience 0 --input-layer "$layer" --no-scale \
+    --epochs "$epochs" --batch-size "$batch" --patience 0 --input-layer "$layer" --no-scale --hvg none --dropout 0.1 \
     --metrics "$out/$layer.jsonl" --out "$out/$layer.marrow"
 done
 # The reference as a Python user runs it (torch's default threads: half the cores) and with all cores.

@@ -18,7 +18,7 @@ run() {  # NAME FILE [ARGS...]
   local name="$1" file="$2"
   shift 2
   /usr/bin/time -f "%M" -o "$dir/$name.rss" build/marrow --threads "$threads" pretrain ae --data "$file" --epochs 1 \
-    --patience 0 --validation-fraction 0 --metrics "$dir/$name.jsonl" --out "$dir/$name.marrow" "$@" 2> "$dir/$name.log"
+    --patience 0 --validation-fraction 0 --hvg none --dropout 0.1 --batch-size 256 --metrics "$dir/$name.jsonl" --out "$dir/$name.marrow" "$@" 2> "$dir/$name.log"
 }
 run memory_50k "$dir/sim50000.h5ad"
 run stream_50k "$dir/sim50000.h5ad" --stream

@@ -140,6 +140,22 @@ def test_gene_model_genes_impute_and_gil(adata, tmp_path):
     assert "summary" in results and (tmp_path / "gil" / "report.html").exists()
 
 
+def test_gene_model_cell_objectives_match_the_cli(adata, simulated, tmp_path):
+    """The contrastive and cell-decoding objectives from Python give the CLI's model (same embedding)."""
+    options = {"split": "group:patient", "epochs": 1, "seed": 0, "dim": 16, "latents": 4, "max_tokens": 64,
+               "contrastive": 1, "cell_decoding": 0.5}
+    model = marrow.pretrain("exceiver", adata, progress=False, **options)
+    flags = [x for key, value in options.items() for x in ("--" + key.replace("_", "-"), value)]
+    cli("pretrain", "exceiver", "--data", simulated, *flags, "--out", tmp_path / "cli.marrow")
+    cli("embed", "--model", tmp_path / "cli.marrow", "--data", simulated, "--out", tmp_path / "cli.h5ad")
+    import anndata
+
+    expected = anndata.read_h5ad(tmp_path / "cli.h5ad").obsm["X_marrow"]
+    assert np.array_equal(marrow.embed(model, adata, progress=False), expected)
+    with pytest.raises(ValueError):
+        marrow.pretrain("exceiver", adata, progress=False, epochs=1, contrastive=-1)
+
+
 def test_backed_anndata_is_read_from_its_file(simulated):
     import anndata
 

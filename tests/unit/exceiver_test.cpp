@@ -65,6 +65,21 @@ preprocess::TokenCells random_cells(int64_t cells, int64_t genes, uint64_t seed)
   return preprocess::tokenize(a, GeneVocabulary(names));
 }
 
+// One batch of the cells, each masked as pretraining masks it (seeded).
+models::TokenBatch masked_batch(const preprocess::TokenCells& cells, const models::MaskingOptions& masking, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<models::CellExample> examples;
+  for (int64_t r = 0; r < cells.n_cells(); ++r) examples.push_back(models::make_example(cells, r, masking, rng));
+  return models::to_batch(examples, false);
+}
+
+// Whether the last backward pass left a non-zero gradient on the encoder's parameters.
+bool encoder_has_gradient(const models::Exceiver& model) {
+  for (const auto& p : model->named_parameters())
+    if (p.key().rfind("encoder.", 0) == 0 && p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) return true;
+  return false;
+}
+
 TEST(Exceiver, PaddedPositionsChangeNoOutput) {
   torch::manual_seed(0);
   models::Exceiver model(small_model(40));
@@ -366,12 +381,7 @@ TEST(Exceiver, CellDecodingAddsTheWeightedLossOfPredictingFromTheEmbeddingAlone)
   models::Exceiver without(plain);
   torch::manual_seed(0);
   models::Exceiver with(decoding);  // the same weights, plus the cell decoder registered last
-  preprocess::TokenCells cells = random_cells(6, 40, 5);
-  models::MaskingOptions masking;
-  Rng rng(6);
-  std::vector<models::CellExample> examples;
-  for (int64_t r = 0; r < cells.n_cells(); ++r) examples.push_back(models::make_example(cells, r, masking, rng));
-  models::TokenBatch batch = models::to_batch(examples, false);
+  models::TokenBatch batch = masked_batch(random_cells(6, 40, 5), models::MaskingOptions{}, 6);
   torch::Tensor latents = with->encode(batch);
   torch::Tensor n = (~batch.query_padding).sum();
   torch::Tensor from_cell = with->decode_from_cell(models::ExceiverImpl::cell_embedding(latents), batch.query_genes);
@@ -387,10 +397,7 @@ TEST(Exceiver, CellDecodingAddsTheWeightedLossOfPredictingFromTheEmbeddingAlone)
   // Its gradient reaches the encoder (the embedding is what it trains).
   with->zero_grad();
   cell_loss.backward();
-  bool encoder_moved = false;
-  for (const auto& p : with->named_parameters())
-    if (p.key().rfind("encoder.", 0) == 0 && p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) encoder_moved = true;
-  EXPECT_TRUE(encoder_moved);
+  EXPECT_TRUE(encoder_has_gradient(with));
   EXPECT_THROW(without->decode_from_cell(one, genes), Error);
   decoding.cell_decoding = -1;
   EXPECT_THROW(models::Exceiver{decoding}, Error);
@@ -405,12 +412,7 @@ TEST(Exceiver, ContrastiveLossComparesEachCellWithAShallowerViewOfItself) {
   models::Exceiver with(contrastive);
   without->eval();
   with->eval();  // evaluation: the shallower view is every other token, so the loss is reproducible
-  preprocess::TokenCells cells = random_cells(8, 40, 7);
-  models::MaskingOptions masking;
-  Rng rng(8);
-  std::vector<models::CellExample> examples;
-  for (int64_t r = 0; r < cells.n_cells(); ++r) examples.push_back(models::make_example(cells, r, masking, rng));
-  models::TokenBatch batch = models::to_batch(examples, false);
+  models::TokenBatch batch = masked_batch(random_cells(8, 40, 7), models::MaskingOptions{}, 8);
   torch::Tensor latents = with->encode(batch);
   torch::Tensor term = with->contrastive_loss(batch, latents);
   // InfoNCE over 8 cells: positive, and below chance (log 8) only if the views match their own cell.
@@ -427,10 +429,7 @@ TEST(Exceiver, ContrastiveLossComparesEachCellWithAShallowerViewOfItself) {
   EXPECT_TRUE(std::isfinite(thin.item<double>()));
   with->zero_grad();
   thin.backward();
-  bool encoder_moved = false;
-  for (const auto& p : with->named_parameters())
-    if (p.key().rfind("encoder.", 0) == 0 && p.value().grad().defined() && p.value().grad().abs().sum().item<double>() > 0) encoder_moved = true;
-  EXPECT_TRUE(encoder_moved);
+  EXPECT_TRUE(encoder_has_gradient(with));
   contrastive.contrastive = -1;
   EXPECT_THROW(models::Exceiver{contrastive}, Error);
 }
