@@ -15,8 +15,8 @@ namespace marrow::workflow {
 
 // The autoencoder's input unless asked otherwise, for `pretrain ae` and `marrow run` alike: the
 // 3,000 most variable genes (Seurat v3 on the counts of genes seen in at least 3 training cells),
-// log-normalised and standardised. This is the recipe that closed the gap to a plain PyTorch script
-// of the same network (docs/results.md, issue 14); `--hvg none` gives the seed's all-genes input.
+// log-normalised and standardised: the recipe of issue 14's plain PyTorch script of the same network,
+// cross-validated in docs/results.md; `--hvg none` gives the seed's all-genes input.
 inline preprocess::PreprocessOptions autoencoder_input_defaults() {
   preprocess::PreprocessOptions options;
   options.qc.min_cells = 3;

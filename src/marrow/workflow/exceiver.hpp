@@ -37,6 +37,16 @@ struct ExceiverPretrainOptions {
 
 PretrainSummary pretrain_exceiver(const ExceiverPretrainOptions& options);
 
+// `pretrain exceiver`'s defaults for a cell embedding that records the cell (issue 14, chosen on
+// Kang validation patients: docs/results.md): the contrastive objective at weight 1 and each cell
+// read as its 128 most expressed genes (equal token counts, so no cell is told apart by its depth).
+// The library's own defaults (ExceiverOptions, MaskingOptions) stay the plain masked model, which
+// gene-incremental learning was measured with.
+inline void set_cell_embedding_defaults(models::ExceiverOptions& model, models::MaskingOptions& masking) {
+  model.contrastive = 1.0;
+  masking.max_tokens = 128;
+}
+
 // `marrow genes`: the gene embedding table, as TSV (gene, then dim columns) or .h5ad (varm).
 int64_t write_gene_embeddings(const std::string& model, const std::string& out);
 
