@@ -47,7 +47,9 @@ def test_training_releases_the_gil(adata):
     thread.start()
     start = time.monotonic()
     try:
-        marrow.pretrain("ae", adata, split="group:patient", epochs=30, seed=0, hidden=[256, 128], latent=16, progress=False)
+        # patience=0: a fixed amount of work (early stopping can end a short run before 0.5 s).
+        marrow.pretrain("ae", adata, split="group:patient", epochs=40, patience=0, seed=0, hidden=[256, 128], latent=16,
+                        progress=False)
     finally:
         done.set()
         thread.join()
