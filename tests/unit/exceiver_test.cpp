@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "marrow/core/error.hpp"
 #include "marrow/io/h5ad_reader.hpp"
@@ -374,13 +375,23 @@ TEST(Exceiver, BadInputsFailClearly) {
   EXPECT_NE(r.output.find("mask-fraction"), std::string::npos) << r.output;
 }
 
-TEST(Exceiver, CellDecodingAddsTheWeightedLossOfPredictingFromTheEmbeddingAlone) {
-  models::ExceiverOptions plain = small_model(40), decoding = small_model(40);
-  decoding.cell_decoding = 0.5;
+// The plain model and the same model with `variant`'s extra objective, with equal shared weights
+// (both built from one seed; the objective's own modules are registered last).
+std::pair<models::Exceiver, models::Exceiver> plain_and(const models::ExceiverOptions& variant) {
+  models::ExceiverOptions plain = variant;
+  plain.cell_decoding = 0;
+  plain.contrastive = 0;
   torch::manual_seed(0);
   models::Exceiver without(plain);
   torch::manual_seed(0);
-  models::Exceiver with(decoding);  // the same weights, plus the cell decoder registered last
+  models::Exceiver with(variant);
+  return {without, with};
+}
+
+TEST(Exceiver, CellDecodingAddsTheWeightedLossOfPredictingFromTheEmbeddingAlone) {
+  models::ExceiverOptions decoding = small_model(40);
+  decoding.cell_decoding = 0.5;
+  auto [without, with] = plain_and(decoding);
   models::TokenBatch batch = masked_batch(random_cells(6, 40, 5), models::MaskingOptions{}, 6);
   torch::Tensor latents = with->encode(batch);
   torch::Tensor n = (~batch.query_padding).sum();
@@ -404,12 +415,9 @@ TEST(Exceiver, CellDecodingAddsTheWeightedLossOfPredictingFromTheEmbeddingAlone)
 }
 
 TEST(Exceiver, ContrastiveLossComparesEachCellWithAShallowerViewOfItself) {
-  models::ExceiverOptions plain = small_model(40), contrastive = small_model(40);
+  models::ExceiverOptions contrastive = small_model(40);
   contrastive.contrastive = 0.5;
-  torch::manual_seed(0);
-  models::Exceiver without(plain);
-  torch::manual_seed(0);
-  models::Exceiver with(contrastive);
+  auto [without, with] = plain_and(contrastive);
   without->eval();
   with->eval();  // evaluation: the shallower view is every other token, so the loss is reproducible
   models::TokenBatch batch = masked_batch(random_cells(8, 40, 7), models::MaskingOptions{}, 8);
