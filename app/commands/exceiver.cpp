@@ -27,7 +27,7 @@ void add_pretrain_exceiver_command(CLI::App& pretrain) {
   cmd->add_option("--layers", o->model.layers, "Latent self-attention layers")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--ff-mult", o->model.ff_mult, "Feed-forward width as a multiple of dim")->capture_default_str();
   cmd->add_option("--dropout", o->model.dropout, "Dropout in attention and feed-forward layers")->capture_default_str();
-  add_enum_option(*cmd, "--values", o->model.value_mode, "Token values: gene embedding x value, or plus a learned projection of it");
+  add_enum_option(*cmd, "--values", o->model.value_mode, "Token values: gene embedding x value, plus a learned projection of it, or the normalised embedding x value seen un-normalised by the encoder");
   add_enum_option(*cmd, "--loss", o->model.loss, "Loss: mse of log-normalised values, or poisson or nb of counts given library size");
   cmd->add_option("--cell-decoding", o->model.cell_decoding,
                   "Weight of predicting the query genes from the pooled cell embedding alone (0: off)")

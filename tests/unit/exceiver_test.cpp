@@ -375,6 +375,27 @@ TEST(Exceiver, BadInputsFailClearly) {
   EXPECT_NE(r.output.find("mask-fraction"), std::string::npos) << r.output;
 }
 
+TEST(Exceiver, OnlyNormScaleLetsTheEncoderSeeHowMuchAGeneIsExpressed) {
+  models::TokenBatch batch = masked_batch(random_cells(6, 40, 9), models::MaskingOptions{}, 10);
+  models::TokenBatch doubled = batch;
+  doubled.values = batch.values * 2;  // every gene twice as expressed (masked tokens show no value anyway)
+  auto change = [&](models::ValueMode mode) {
+    models::ExceiverOptions o = small_model(40);
+    o.value_mode = mode;
+    torch::manual_seed(0);
+    models::Exceiver model(o);
+    model->eval();
+    torch::NoGradGuard no_grad;
+    return (model->encode(doubled) - model->encode(batch)).abs().max().item<double>();
+  };
+  // scale: the encoder's key norm removes a token's scale factor, so levels barely reach it
+  // (docs/exceiver.md); norm-scale and project pass them.
+  const double scale = change(models::ValueMode::Scale), norm_scale = change(models::ValueMode::NormScale);
+  EXPECT_LT(scale, 1e-2);
+  EXPECT_GT(norm_scale, 10 * scale);
+  EXPECT_GT(change(models::ValueMode::Project), 10 * scale);
+}
+
 // The plain model and the same model with `variant`'s extra objective, with equal shared weights
 // (both built from one seed; the objective's own modules are registered last).
 std::pair<models::Exceiver, models::Exceiver> plain_and(const models::ExceiverOptions& variant) {

@@ -34,7 +34,8 @@ ExceiverOptions ExceiverOptions::from_json(const nlohmann::json& j) {
   return o;
 }
 
-CrossAttentionBlockImpl::CrossAttentionBlockImpl(int64_t dim, int64_t heads, int64_t ff_mult, double dropout) {
+CrossAttentionBlockImpl::CrossAttentionBlockImpl(int64_t dim, int64_t heads, int64_t ff_mult, double dropout, bool normalise_keys)
+    : normalise_keys_(normalise_keys) {
   query_norm = register_module("query_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   key_norm = register_module("key_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
   ff_norm = register_module("ff_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
@@ -46,7 +47,7 @@ CrossAttentionBlockImpl::CrossAttentionBlockImpl(int64_t dim, int64_t heads, int
 torch::Tensor CrossAttentionBlockImpl::forward(const torch::Tensor& queries, const torch::Tensor& keys, const torch::Tensor& key_padding) {
   // LibTorch's MultiheadAttention takes [sequence, batch, dim].
   torch::Tensor q = query_norm(queries).transpose(0, 1);
-  torch::Tensor k = key_norm(keys).transpose(0, 1);
+  torch::Tensor k = (normalise_keys_ ? key_norm(keys) : keys).transpose(0, 1);
   torch::Tensor attended = std::get<0>(attention(q, k, k, key_padding, /*need_weights=*/false)).transpose(0, 1);
   torch::Tensor x = queries + attended;
   return x + feed_forward->forward(ff_norm(x));
@@ -68,7 +69,7 @@ ExceiverImpl::ExceiverImpl(ExceiverOptions options) : options_(std::move(options
   latent_array = register_parameter("latent_array", torch::randn({o.latents, o.dim}) * 0.02);
   class_query = register_parameter("class_query", torch::randn({1, o.dim}) * 0.02);
   if (o.value_mode == ValueMode::Project) value_projection = register_module("value_projection", torch::nn::Linear(1, o.dim));
-  encoder = register_module("encoder", CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
+  encoder = register_module("encoder", CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout, o.value_mode != ValueMode::NormScale));
   process = register_module("process", torch::nn::ModuleList());
   for (int64_t i = 0; i < o.layers; ++i) process->push_back(CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
   decoder = register_module("decoder", CrossAttentionBlock(o.dim, o.heads, o.ff_mult, o.dropout));
@@ -107,7 +108,12 @@ TokenBatch TokenBatch::to(const torch::Device& device) const {
 torch::Tensor ExceiverImpl::tokens(const TokenBatch& b) {
   torch::Tensor embedded = gene_embedding(b.genes);  // [B, T, D]
   torch::Tensor values = b.values.unsqueeze(-1);
-  torch::Tensor t = options_.value_mode == ValueMode::Scale ? embedded * values : embedded + value_projection(values);
+  torch::Tensor t;
+  switch (options_.value_mode) {
+    case ValueMode::Scale: t = embedded * values; break;
+    case ValueMode::Project: t = embedded + value_projection(values); break;
+    case ValueMode::NormScale: t = torch::layer_norm(embedded, {options_.dim}) * values; break;
+  }
   // A masked token shows neither its gene nor its value.
   return torch::where(b.masked.unsqueeze(-1), mask_embedding.expand_as(t), t);
 }

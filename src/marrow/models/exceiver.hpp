@@ -41,7 +41,9 @@ struct TokenBatch {
 // Pre-norm cross-attention block: queries attend to a key/value set, then a feed-forward layer.
 class CrossAttentionBlockImpl : public torch::nn::Module {
  public:
-  CrossAttentionBlockImpl(int64_t dim, int64_t heads, int64_t ff_mult, double dropout);
+  // normalise_keys false: the keys are attended as given (the norm-scale encoder, whose tokens carry
+  // their value as their scale); the key norm is still registered so every file has the same modules.
+  CrossAttentionBlockImpl(int64_t dim, int64_t heads, int64_t ff_mult, double dropout, bool normalise_keys = true);
   // queries [B, Q, D], keys [B, K, D], key_padding [B, K] bool (true = ignore) or undefined.
   torch::Tensor forward(const torch::Tensor& queries, const torch::Tensor& keys, const torch::Tensor& key_padding);
 
@@ -49,6 +51,7 @@ class CrossAttentionBlockImpl : public torch::nn::Module {
   torch::nn::LayerNorm query_norm{nullptr}, key_norm{nullptr}, ff_norm{nullptr};
   torch::nn::MultiheadAttention attention{nullptr};
   torch::nn::Sequential feed_forward{nullptr};
+  bool normalise_keys_ = true;
 };
 TORCH_MODULE(CrossAttentionBlock);
 

@@ -12,9 +12,11 @@
 
 namespace marrow::models {
 
-// How a token's value enters it: scale (gene embedding x value, as Exceiver) or project (gene
-// embedding + a learned projection of the value).
-enum class ValueMode { Scale, Project };
+// How a token's value enters it: scale (gene embedding x value, as Exceiver), project (gene
+// embedding + a learned projection of the value) or norm-scale (the layer-normalised gene embedding
+// x value, with the encoder reading the tokens un-normalised: with `scale`, the encoder's pre-norm
+// removes the value again, so only this mode lets the encoder see expression levels multiplicatively).
+enum class ValueMode { Scale, Project, NormScale };
 
 struct ExceiverOptions {
   int64_t n_genes = 0;        // vocabulary size (the union of the training files' genes)
@@ -57,8 +59,8 @@ namespace marrow {
 template <>
 struct EnumNames<models::ValueMode> {
   static constexpr const char* what = "value mode";
-  static constexpr std::array<std::pair<models::ValueMode, const char*>, 2> table{
-      {{models::ValueMode::Scale, "scale"}, {models::ValueMode::Project, "project"}}};
+  static constexpr std::array<std::pair<models::ValueMode, const char*>, 3> table{
+      {{models::ValueMode::Scale, "scale"}, {models::ValueMode::Project, "project"}, {models::ValueMode::NormScale, "norm-scale"}}};
 };
 
 }  // namespace marrow
