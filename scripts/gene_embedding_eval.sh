@@ -26,11 +26,12 @@ case $setting in
     data=$kang; labels=(); label=cell_type
     "$marrow" -q split --data "$data" --by group:patient --test-fraction 0.25 --seed 0 --out "$dir/outer.json"
     if [[ $setting == kang-val ]]; then
-      train_patients=$(/usr/bin/python3 - "$dir/outer.json" <<'EOF'
+      "$marrow" -q inspect "$data" --json > "$dir/inspect.json"
+      train_patients=$(/usr/bin/python3 - "$dir/outer.json" "$dir/inspect.json" <<'EOF'
 import json, sys
-patients = ["101", "1015", "1016", "1039", "107", "1244", "1256", "1488"]  # Kang's 8 (marrow inspect)
 test = set(json.load(open(sys.argv[1]))["test_groups"])
-print(",".join(p for p in patients if p not in test))
+column = next(c for c in json.load(open(sys.argv[2]))["obs_columns"] if c["name"] == "patient")
+print(",".join(c["value"] for c in column["categories"] if c["value"] not in test))
 EOF
 )
       cells=(--cells "patient=$train_patients")

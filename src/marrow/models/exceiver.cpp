@@ -189,12 +189,12 @@ constexpr double contrastive_temperature = 0.1;
 torch::Tensor ExceiverImpl::contrastive_loss(const TokenBatch& b, const torch::Tensor& latents) {
   const int64_t n = latents.size(0);
   if (n < 2) return torch::zeros({}, latents.options());
+  auto compared = [this](const torch::Tensor& encoded) {  // unit vectors through the projection head
+    return torch::nn::functional::normalize(contrastive_projection->forward(cell_embedding(encoded)),
+                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
+  };
   torch::Tensor view = encode(shallower_view(b.to(latents.device()), is_training()));
-  torch::Tensor z1 = torch::nn::functional::normalize(contrastive_projection->forward(cell_embedding(latents)),
-                                                      torch::nn::functional::NormalizeFuncOptions().dim(1));
-  torch::Tensor z2 = torch::nn::functional::normalize(contrastive_projection->forward(cell_embedding(view)),
-                                                      torch::nn::functional::NormalizeFuncOptions().dim(1));
-  torch::Tensor logits = torch::matmul(z1, z2.t()) / contrastive_temperature;
+  torch::Tensor logits = torch::matmul(compared(latents), compared(view).t()) / contrastive_temperature;
   torch::Tensor same = torch::arange(n, torch::TensorOptions().dtype(torch::kInt64).device(latents.device()));
   return 0.5 * (torch::nn::functional::cross_entropy(logits, same) + torch::nn::functional::cross_entropy(logits.t(), same));
 }

@@ -69,7 +69,8 @@ class ExceiverImpl : public torch::nn::Module {
   torch::Tensor decode_from_cell(const torch::Tensor& cell, const torch::Tensor& query_genes);
   // [B, dim]: the class query's view of the latents (fine-tuning heads read this).
   torch::Tensor class_representation(const torch::Tensor& latents);
-  // Mean loss over the batch's real queries (plus the weighted cell-decoding loss when it is on).
+  // Mean loss over the batch's real queries, plus the weighted cell-decoding and contrastive terms
+  // of the objectives that are on.
   torch::Tensor loss(const TokenBatch& batch);
   // The contrastive term (when on): InfoNCE between each cell's embedding (from `latents`, its
   // encoding of `batch`) and that of a shallower view of it, the other cells being negatives.
