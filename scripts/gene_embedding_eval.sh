@@ -8,6 +8,8 @@
 #              the setting used to choose the gene model's options (the test patients are never read)
 #   kang-test  Kang 2018, 2 held-out test patients, model and baselines on the other 6
 #   pbmc3k     pbmc3k, a stratified random 30% of cells held out (one donor)
+#   pbmc3k-val pbmc3k's training cells of the pbmc3k setting only, a stratified 30% of them held out:
+#              where pbmc3k-specific options are chosen (pbmc3k's test cells are never read)
 #
 # For each: the split, the gene model pretrained on the training part, its embedding, and beside it
 # the PCA baseline (3,000 HVG scaled, 50 components fitted on the training part):
@@ -39,9 +41,28 @@ EOF
     else
       cells=(); cp "$dir/outer.json" "$dir/split.json"
     fi ;;
-  pbmc3k)
+  pbmc3k|pbmc3k-val)
     data=$shared/pbmc3k; labels=(--labels "$shared/pbmc3k/cell_types.csv"); label=cell_type; cells=()
-    "$marrow" -q split --data "$data" "${labels[@]}" --by stratified:cell_type --test-fraction 0.3 --seed 0 --out "$dir/split.json" ;;
+    "$marrow" -q split --data "$data" "${labels[@]}" --by stratified:cell_type --test-fraction 0.3 --seed 0 --out "$dir/outer.json"
+    if [[ $setting == pbmc3k-val ]]; then
+      # The outer training cells, split again by cell type; the outer test cells are in no part.
+      /usr/bin/python3 - "$dir/outer.json" "$shared/pbmc3k/cell_types.csv" "$dir/split.json" <<'EOF'
+import csv, json, random, sys
+outer, labels, out = json.load(open(sys.argv[1])), dict(csv.reader(open(sys.argv[2]))), sys.argv[3]
+by_type = {}
+for cell in outer["train"]:
+    by_type.setdefault(labels[cell], []).append(cell)
+rng, train, test = random.Random(0), [], []
+for cells in by_type.values():
+    rng.shuffle(cells)
+    held = round(0.3 * len(cells))
+    test += cells[:held]; train += cells[held:]
+json.dump({"kind": "stratified", "column": "cell_type", "test_fraction": 0.3, "seed": 0,
+           "train": sorted(train), "test": sorted(test)}, open(out, "w"))
+EOF
+    else
+      cp "$dir/outer.json" "$dir/split.json"
+    fi ;;
   *) echo "unknown setting $setting" >&2; exit 2 ;;
 esac
 

@@ -13,7 +13,7 @@ namespace marrow::cli {
 void add_pretrain_exceiver_command(CLI::App& pretrain) {
   auto o = std::make_shared<workflow::ExceiverPretrainOptions>();
   o->split.validation_fraction = 0.1;
-  workflow::set_cell_embedding_defaults(o->model, o->masking);
+  workflow::set_cell_embedding_defaults(o->model, o->masking, o->train);
   auto* cmd = pretrain.add_subcommand("exceiver", "Masked-expression gene model (Exceiver-style Perceiver IO): genes are tokens");
   cmd->add_option("--data,-d", o->files, "Input files (.h5ad, 10x .h5 or 10x directory); the vocabulary is the union of their genes")
       ->required();

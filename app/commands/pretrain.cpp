@@ -10,7 +10,12 @@
 namespace marrow::cli {
 
 void add_training_options(CLI::App& command, train::TrainOptions& train) {
-  command.add_option("--epochs", train.epochs, "Training epochs (at most)")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* epochs = command.add_option("--epochs", train.epochs, "Training epochs (at most)")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* min_steps = command.add_option("--min-steps", train.min_steps,
+                                       "With the default epochs: raise them on small data to train at least this many "
+                                       "optimizer steps (an explicit --epochs is kept; 0: off)")
+                        ->capture_default_str()
+                        ->check(CLI::NonNegativeNumber);
   command.add_option("--batch-size", train.batch_size, "Cells per batch")->capture_default_str()->check(CLI::PositiveNumber);
   command.add_option("--lr", train.learning_rate, "Peak learning rate (AdamW, warm-up then cosine decay)")->capture_default_str();
   command.add_option("--weight-decay", train.weight_decay, "AdamW weight decay")->capture_default_str();
@@ -23,7 +28,10 @@ void add_training_options(CLI::App& command, train::TrainOptions& train) {
   command.add_option("--device", train.device, "Train on cpu, cuda or cuda:N")->capture_default_str();
   command.add_flag("--bf16", train.bf16, "bfloat16 autocast of the forward pass on CUDA (weights and optimizer stay float32)");
   // Checked as soon as the command line is read, before any data is loaded.
-  command.parse_complete_callback([&train] { runtime::check_training_device(train.device, train.bf16); });
+  command.parse_complete_callback([&train, epochs, min_steps] {
+    if (epochs->count() > 0 && min_steps->count() == 0) train.min_steps = 0;  // the epochs asked for are the epochs run
+    runtime::check_training_device(train.device, train.bf16);
+  });
 }
 
 void add_distributed_options(CLI::App& command, runtime::DistributedOptions& o) {

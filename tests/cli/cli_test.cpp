@@ -184,6 +184,24 @@ namespace {
 
 // Output that is not a terminal (this pipe, CI logs, notebooks) gets an epoch line at every tenth of
 // the run and the last one, not one per epoch; --verbose keeps every epoch.
+// The gene model's default epochs are raised on small data to reach --min-steps; epochs asked for
+// explicitly are the epochs run (the step budget then applies only when it is asked for too).
+TEST(Cli, MinimumStepsRaiseOnlyTheDefaultEpochs) {
+  test::TempDir dir;
+  ASSERT_EQ(test::run_marrow("-q simulate --cells 200 --genes 100 --seed 2 --out " + (dir / "sim.h5ad")).exit_code, 0);
+  // 180 training cells in one batch of 256: one step an epoch.
+  const std::string args = "-q pretrain exceiver --data " + (dir / "sim.h5ad") +
+                           " --dim 8 --latents 2 --heads 1 --max-tokens 16 --patience 0 --out " + (dir / "m.marrow");
+  auto epochs_run = [&](const std::string& options) {
+    const auto r = test::run_marrow(args + " --metrics " + (dir / "m.jsonl") + " " + options);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return count_lines(test::read_text(dir / "m.jsonl"));
+  };
+  EXPECT_EQ(epochs_run("--min-steps 40"), 40);  // default 30 epochs raised to 40 steps
+  EXPECT_EQ(epochs_run("--epochs 3"), 3);        // the default budget does not override --epochs
+  EXPECT_EQ(epochs_run("--epochs 3 --min-steps 5"), 5);
+}
+
 TEST(Cli, PipedTrainingPrintsAboutTenEpochLines) {
   test::TempDir dir;
   ASSERT_EQ(test::run_marrow("-q simulate --cells 200 --genes 100 --seed 2 --out " + (dir / "sim.h5ad")).exit_code, 0);

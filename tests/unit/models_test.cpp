@@ -20,6 +20,7 @@
 #include "marrow/models/model_file.hpp"
 #include "marrow/sim/simulator.hpp"
 #include "marrow/train/fused_adamw.hpp"
+#include "marrow/train/trainer.hpp"
 #include "marrow/workflow/autoencoder.hpp"
 #include "marrow/workflow/embed.hpp"
 #include "marrow/workflow/classify.hpp"
@@ -342,6 +343,33 @@ TEST(FusedAdamW, MatchesTorchAdamW) {
   }
   EXPECT_TRUE(torch::allclose(a->weight, b->weight, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(a->bias, b->bias, 1e-5, 1e-6));
+}
+
+// A step budget raises the epochs of a small training set, never lowers them; the loop runs them all.
+TEST(Trainer, MinimumStepsRaiseTheEpochsOfASmallTrainingSet) {
+  train::TrainOptions o;
+  o.epochs = 2;
+  o.batch_size = 4;
+  o.patience = 0;
+  EXPECT_EQ(train::epochs_for_steps(o, 10), 2);  // off: the epochs asked for
+  o.min_steps = 20;                               // 3 steps an epoch: 7 epochs reach 21
+  EXPECT_EQ(train::epochs_for_steps(o, 10), 7);
+  EXPECT_EQ(train::epochs_for_steps(o, 1000), 2);  // 250 steps an epoch: already past the budget
+
+  torch::manual_seed(0);
+  torch::nn::Linear model(3, 1);
+  const torch::Tensor x = torch::randn({10, 3});
+  int64_t steps = 0;
+  auto loss = [&](const std::vector<int64_t>& rows) {
+    ++steps;
+    return model->forward(x.index_select(0, torch::tensor(rows))).pow(2).mean();
+  };
+  const train::TrainResult result = train::fit(*model, 10, loss, [] { return NAN; }, o);
+  EXPECT_EQ(result.history.size(), 7u);
+  EXPECT_EQ(steps, 21);
+
+  o.min_steps = -1;
+  EXPECT_THROW(train::fit(*model, 10, loss, [] { return NAN; }, o), Error);
 }
 
 }  // namespace

@@ -16,6 +16,9 @@ namespace marrow::train {
 
 struct TrainOptions {
   int epochs = 30;
+  // Train at least this many optimizer steps: on a small training set `epochs` is raised to reach
+  // it (a step budget, as scvi-tools scales its default epochs with the number of cells); 0 = off.
+  int64_t min_steps = 0;
   int64_t batch_size = 256;
   double learning_rate = 1e-3;
   double weight_decay = 1e-4;
@@ -39,6 +42,9 @@ struct TrainOptions {
   // checkpoint and metrics file.
   std::shared_ptr<runtime::Distributed> distributed;
 };
+
+// The epochs the trainer runs on `n_train` cells: `epochs`, raised where needed to reach `min_steps`.
+int epochs_for_steps(const TrainOptions& options, int64_t n_train);
 
 struct EpochRecord {
   int epoch = 0;

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 
 #include "marrow/core/atomic_file.hpp"
 #include "marrow/core/error.hpp"
@@ -393,13 +394,35 @@ void check_training_options(int64_t n_train, const TrainOptions& o) {
   if (n_train <= 0) fail("no training cells");
   if (o.epochs <= 0) fail("epochs must be positive, got {}", o.epochs);
   if (o.batch_size <= 0) fail("batch size must be positive, got {}", o.batch_size);
+  if (o.min_steps < 0) fail("minimum steps must be zero or positive, got {}", o.min_steps);
+}
+
+}  // namespace
+
+int epochs_for_steps(const TrainOptions& o, int64_t n_train) {
+  const int64_t steps_per_epoch = std::max<int64_t>(1, (n_train + o.batch_size - 1) / o.batch_size);
+  const int64_t needed = (o.min_steps + steps_per_epoch - 1) / steps_per_epoch;
+  return static_cast<int>(std::min<int64_t>(std::max<int64_t>(o.epochs, needed), std::numeric_limits<int>::max()));
+}
+
+namespace {
+
+// The options the loop runs with: `epochs` raised to reach `min_steps` on this many training cells.
+TrainOptions with_step_budget(const TrainOptions& requested, int64_t n_train) {
+  check_training_options(n_train, requested);
+  TrainOptions o = requested;
+  o.epochs = epochs_for_steps(requested, n_train);
+  if (o.epochs > requested.epochs)
+    spdlog::info("{}: {} epochs instead of {} to train at least {} steps on {} cells", o.label, o.epochs, requested.epochs,
+                 o.min_steps, n_train);
+  return o;
 }
 
 }  // namespace
 
 TrainResult fit(torch::nn::Module& module, int64_t n_train, const WeightedBatchLoss& batch_loss,
-                const ValidationLoss& validation_loss, const TrainOptions& o, const EpochOrder& epoch_order) {
-  check_training_options(n_train, o);
+                const ValidationLoss& validation_loss, const TrainOptions& requested, const EpochOrder& epoch_order) {
+  const TrainOptions o = with_step_budget(requested, n_train);
   ParameterGroups groups = parameter_groups(module, o);
   torch::optim::AdamW optimizer(groups.groups, torch::optim::AdamWOptions(o.learning_rate).weight_decay(o.weight_decay));
   const torch::Device device(runtime::check_training_device(o.device, o.bf16));

@@ -20,6 +20,7 @@ nlohmann::json run_metadata(const std::string& command, const std::string& input
           {"cells", cells},
           {"seed", train.seed},
           {"epochs", train.epochs},
+          {"min_steps", train.min_steps},
           {"batch_size", train.batch_size},
           {"learning_rate", train.learning_rate},
           {"best_epoch", result.best_epoch},
