@@ -400,8 +400,9 @@ void check_training_options(int64_t n_train, const TrainOptions& o) {
 }  // namespace
 
 int epochs_for_steps(const TrainOptions& o, int64_t n_train) {
-  const int64_t steps_per_epoch = std::max<int64_t>(1, (n_train + o.batch_size - 1) / o.batch_size);
-  const int64_t needed = (o.min_steps + steps_per_epoch - 1) / steps_per_epoch;
+  if (o.min_steps <= 0 || o.batch_size <= 0 || n_train <= 0) return o.epochs;
+  const int64_t steps_per_epoch = n_train / o.batch_size + (n_train % o.batch_size != 0);
+  const int64_t needed = o.min_steps / steps_per_epoch + (o.min_steps % steps_per_epoch != 0);
   return static_cast<int>(std::min<int64_t>(std::max<int64_t>(o.epochs, needed), std::numeric_limits<int>::max()));
 }
 
