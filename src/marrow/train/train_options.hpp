@@ -43,6 +43,9 @@ struct TrainOptions {
   std::shared_ptr<runtime::Distributed> distributed;
 };
 
+// Optimizer steps in one epoch over `n_train` cells: one per (global) batch, the last one partial.
+inline int64_t steps_per_epoch(int64_t n_train, int64_t batch_size) { return (n_train + batch_size - 1) / batch_size; }
+
 // The epochs the trainer runs on `n_train` cells: `epochs`, raised where needed to reach `min_steps`.
 int epochs_for_steps(const TrainOptions& options, int64_t n_train);
 

@@ -339,8 +339,8 @@ double train_step(StepContext& c, std::vector<int64_t> rows, int epoch, double l
 // One pass over the training rows: the epoch's record without its validation loss.
 EpochRecord train_epoch(StepContext& c, int64_t n_train, int epoch, const EpochOrder& epoch_order, Progress& progress) {
   const TrainOptions& o = c.o;
-  const int64_t steps_per_epoch = (n_train + o.batch_size - 1) / o.batch_size;
-  const int64_t total_steps = steps_per_epoch * o.epochs;
+  const int64_t epoch_steps = steps_per_epoch(n_train, o.batch_size);
+  const int64_t total_steps = epoch_steps * o.epochs;
   const auto warmup = static_cast<int64_t>(o.warmup_fraction * static_cast<double>(total_steps));
   c.module.train();
   torch::manual_seed(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
@@ -350,8 +350,8 @@ EpochRecord train_epoch(StepContext& c, int64_t n_train, int epoch, const EpochO
   double loss_sum = 0;
   int64_t seen = 0;
   double lr = o.learning_rate;
-  for (int64_t b = 0; b < steps_per_epoch; ++b) {
-    lr = schedule((epoch - 1) * steps_per_epoch + b, total_steps, warmup, o.learning_rate);
+  for (int64_t b = 0; b < epoch_steps; ++b) {
+    lr = schedule((epoch - 1) * epoch_steps + b, total_steps, warmup, o.learning_rate);
     set_learning_rate(c.optimizer, c.learning_rate_factors, lr);
     std::vector<int64_t> rows(order.begin() + b * o.batch_size, order.begin() + std::min(n_train, (b + 1) * o.batch_size));
     const int64_t global_rows = static_cast<int64_t>(rows.size());
@@ -401,8 +401,8 @@ void check_training_options(int64_t n_train, const TrainOptions& o) {
 
 int epochs_for_steps(const TrainOptions& o, int64_t n_train) {
   if (o.min_steps <= 0 || o.batch_size <= 0 || n_train <= 0) return o.epochs;
-  const int64_t steps_per_epoch = n_train / o.batch_size + (n_train % o.batch_size != 0);
-  const int64_t needed = o.min_steps / steps_per_epoch + (o.min_steps % steps_per_epoch != 0);
+  const int64_t per_epoch = steps_per_epoch(n_train, o.batch_size);
+  const int64_t needed = o.min_steps / per_epoch + (o.min_steps % per_epoch != 0);  // rounded up, without overflow
   return static_cast<int>(std::min<int64_t>(std::max<int64_t>(o.epochs, needed), std::numeric_limits<int>::max()));
 }
 

@@ -156,8 +156,8 @@ Corpus streamed_corpus(const PretrainOptions& options) {
 
 // Training steps in options.kl_warmup_epochs epochs (one step per global batch).
 int64_t kl_warmup_steps(const PretrainOptions& options, int64_t n_train) {
-  const int64_t steps_per_epoch = (n_train + options.train.batch_size - 1) / options.train.batch_size;
-  return static_cast<int64_t>(std::llround(options.kl_warmup_epochs * static_cast<double>(steps_per_epoch)));
+  const int64_t epoch_steps = train::steps_per_epoch(n_train, options.train.batch_size);
+  return static_cast<int64_t>(std::llround(options.kl_warmup_epochs * static_cast<double>(epoch_steps)));
 }
 
 }  // namespace
