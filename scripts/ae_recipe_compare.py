@@ -36,6 +36,9 @@ import torch
 
 import marrow
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pool_cv_results import paired  # noqa: E402  (marrow cv's Nadeau-Bengio interval)
+
 PROGENITORS = "cell_type=HSC,Prog,GMP,HSC-like,Prog-like,GMP-like"
 TASKS = {
     "malignancy": dict(label="malignancy", cells=PROGENITORS + ";malignancy=malignant,normal"),
@@ -106,17 +109,6 @@ def head_metrics(adata, embedding, split_path, seed, task):
     return {k: m.get(k) for k in ("auroc", "balanced_accuracy", "macro_f1")}
 
 
-def paired(a, b, test_over_train):
-    """Mean of a - b over the folds both have, with the Nadeau-Bengio corrected 95% interval (as marrow cv)."""
-    from scipy import stats
-    folds = sorted(set(a) & set(b))
-    d = np.array([a[f] - b[f] for f in folds])
-    if len(d) < 2:
-        return "n {}".format(len(d))
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) * np.sqrt(1 / len(d) + test_over_train)
-    return "{:+.3f} [{:+.3f}, {:+.3f}] {}/{}".format(d.mean(), d.mean() - half, d.mean() + half, int((d > 0).sum()), len(d))
-
-
 def summarise(rows, test_over_train):
     print("\nmean ± sd over folds; paired differences with Nadeau-Bengio 95% intervals, folds won:", file=sys.stderr)
     for task in TASKS:
@@ -126,7 +118,7 @@ def summarise(rows, test_over_train):
             line = ", ".join("{} {:.3f} ± {:.3f}".format(e, np.mean(list(v.values())), np.std(list(v.values()), ddof=1))
                              for e, v in by.items() if len(v) > 1)
             for x, y in (("marrow", "pytorch"), ("marrow", "pca"), ("pytorch", "pca")):
-                if by[x] and by[y]:
+                if len(set(by[x]) & set(by[y])) > 1:
                     line += "; {} - {} {}".format(x, y, paired(by[x], by[y], test_over_train))
             print("  {} {}: {}".format(task, metric, line), file=sys.stderr)
 
